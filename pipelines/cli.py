@@ -1,0 +1,113 @@
+"""The ``valuemail`` command: a thin layer over the pure code and the Dagster definitions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from valuemail.config import ConfigError, load_config
+
+
+class _Ctx:
+    def __init__(self, home: str | None, config_file: str | None):
+        self.home = home
+        self.config_file = config_file
+
+    @property
+    def config(self):
+        try:
+            return load_config(self.config_file, self.home)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _echo_progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    envvar="VALUEMAIL_HOME",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder holding the DuckDB warehouse valuemail.duckdb, the outbox and every generated file "
+    "[env VALUEMAIL_HOME; default ./data].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    envvar="VALUEMAIL_CONFIG",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file merged over the embedded defaults (config/valuemail.toml) [env VALUEMAIL_CONFIG].",
+)
+@click.pass_context
+def main(ctx: click.Context, home: str | None, config_file: str | None) -> None:
+    """valuemail: value emails from product usage events."""
+    ctx.obj = _Ctx(home, config_file)
+
+
+@main.command("sample-data")
+@click.option("--customers", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--events", "events_per_customer", type=click.FloatRange(min=0), default=None,
+              help="Average events per customer (default: a realistic mix, about 50).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day of generated activity (default: today, UTC).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "ndjson"]), default="parquet", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: the landing folder under --home).")
+@click.pass_obj
+def sample_data_cmd(obj: _Ctx, customers, events_per_customer, seed, end_date, fmt, out_dir) -> None:
+    """Write deterministic synthetic customers and events for a workflow-automation SaaS."""
+    from valuemail.sample_data import generate
+
+    config = obj.config
+    out = Path(out_dir) if out_dir else config.landing_dir
+    summary = generate(
+        out,
+        customers=customers,
+        seed=seed,
+        end_date=end_date.date() if end_date else None,
+        fmt=fmt,
+        events_per_customer=events_per_customer,
+        progress=_echo_progress,
+    )
+    click.echo(summary.describe())
+
+
+@main.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_obj
+def ingest_cmd(obj: _Ctx, paths: tuple[str, ...]) -> None:
+    """Load event and customer files (CSV, NDJSON, Parquet; files, folders or s3://bucket/prefix)."""
+    from valuemail.ingest import IngestError, ingest_paths
+    from valuemail.warehouse import open_warehouse
+
+    config = obj.config
+    with open_warehouse(config.warehouse_path) as con:
+        try:
+            report = ingest_paths(con, list(paths), config, progress=_echo_progress)
+        except IngestError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report.describe())
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.pass_obj
+def serve_cmd(obj: _Ctx, host: str, port: int) -> None:
+    """Run the preference centre (preferences page and one-click unsubscribe)."""
+    from preference_centre.server import serve
+
+    serve(obj.config, host=host, port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
