@@ -98,6 +98,27 @@ def ingest_cmd(obj: _Ctx, paths: tuple[str, ...]) -> None:
     click.echo(report.describe())
 
 
+@main.command("run")
+@click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), default="weekly", show_default=True)
+@click.option("--period", default=None, help="First day of the period (default: the last complete period, UTC).")
+@click.option("--sample-customers", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="How many sample customers to generate when the home is empty.")
+@click.pass_obj
+def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int) -> None:
+    """Run the pipeline for one period through Dagster and print what happened.
+
+    On an empty home it first writes sample data into the landing folder, and says so.
+    """
+    from pipelines.runner import run_campaign
+
+    config = obj.config
+    try:
+        report = run_campaign(config, campaign, period, sample_customers=sample_customers, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)

@@ -1,0 +1,30 @@
+"""Small helpers shared by the asset modules: period from the partition, markdown previews."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from valuemail.periods import Period
+
+
+def period_of(context: dg.AssetExecutionContext, campaign: str) -> Period:
+    return Period(campaign, date.fromisoformat(context.partition_key))
+
+
+def markdown_table(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None, limit: int = 10) -> dg.MetadataValue:
+    """The first ``limit`` rows of a query as a markdown table for the Dagster UI."""
+    cur = con.execute(f"SELECT * FROM ({sql}) LIMIT {int(limit)}", params or [])
+    columns = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")[:80]

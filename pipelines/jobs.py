@@ -1,0 +1,23 @@
+"""One job per campaign: ingest → metrics → … → send, for one period (partition)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+JOB_NAMES = {"weekly": "weekly_value_email", "monthly": "monthly_value_email", "yearly": "yearly_wrapped"}
+
+
+def campaign_selection(campaign: str) -> dg.AssetSelection:
+    return dg.AssetSelection.key_prefixes([campaign])
+
+
+def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    return [
+        dg.define_asset_job(
+            name,
+            selection=campaign_selection(campaign),
+            description=f"The {campaign} value e-mail for one period: metrics, eligibility, e-mails, sending.",
+            tags={"campaign": campaign},
+        )
+        for campaign, name in JOB_NAMES.items()
+    ] + [dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest"), description="Ingest new landing files.")]
