@@ -81,6 +81,23 @@ SCHEMA: list[str] = [
         ingested_at      TIMESTAMP NOT NULL
     )
     """,
+    # E-mail engagement (SES event publishing, SMTP bounces): written by delivery's engagement
+    # ingest, read by the engagement tier (metrics) and the sunset / suppression rules.
+    """
+    CREATE TABLE IF NOT EXISTS email_events (
+        event_key    VARCHAR   NOT NULL,      -- unique id of the engagement record (idempotent re-ingest)
+        message_id   VARCHAR,                 -- our Message-ID / the transport's id, to join outbox
+        customer_id  VARCHAR,
+        email        VARCHAR,
+        campaign     VARCHAR,
+        period       DATE,
+        event_type   VARCHAR   NOT NULL,      -- send | delivery | bounce | complaint | open | click | subscription | reject
+        bounce_type  VARCHAR,                 -- Permanent | Transient | Undetermined (bounces only)
+        detail       VARCHAR,
+        occurred_at  TIMESTAMP NOT NULL,
+        source_file  VARCHAR
+    )
+    """,
 ]
 
 
