@@ -119,6 +119,22 @@ def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int)
     click.echo(report)
 
 
+@main.command("backfill")
+@click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), required=True)
+@click.option("--from", "first", required=True, help="First period (its first day).")
+@click.option("--to", "last", required=True, help="Last period (its first day), inclusive.")
+@click.pass_obj
+def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str) -> None:
+    """Run a range of periods, oldest first. Already-sent messages are never sent again."""
+    from pipelines.runner import backfill_campaign
+
+    try:
+        periods = backfill_campaign(obj.config, campaign, first, last, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backfilled {len(periods)} {campaign} periods: {periods[0].key} … {periods[-1].key}")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)

@@ -15,8 +15,10 @@ KEY_FORMAT = "%Y-%m-%d"
 
 weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=START, day_offset=1, fmt=KEY_FORMAT)
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=START, fmt=KEY_FORMAT)
-# Dagster has no yearly class: a time window with a yearly cron.
-yearly_partitions = dg.TimeWindowPartitionsDefinition(start=START, cron_schedule="0 0 1 1 *", fmt=KEY_FORMAT)
+# Dagster has no yearly class: a time window with a yearly cron.  end_offset=1 makes the
+# current year a partition too, so a "wrapped" can cover the year to date (Spotify sends
+# its Wrapped in early December).
+yearly_partitions = dg.TimeWindowPartitionsDefinition(start=START, cron_schedule="0 0 1 1 *", fmt=KEY_FORMAT, end_offset=1)
 
 PARTITIONS: dict[str, dg.TimeWindowPartitionsDefinition] = {
     "weekly": weekly_partitions,

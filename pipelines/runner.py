@@ -1,4 +1,8 @@
-"""Run a campaign period through the Dagster definitions (used by ``valuemail run``)."""
+"""Run campaign periods through the Dagster definitions (``valuemail run`` and ``backfill``).
+
+The CLI is a thin layer: it executes the same jobs the schedules start, in process, on the
+local instance under ``<home>/dagster`` so every run also shows up in the UI.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from valuemail.periods import Period, last_complete_period, parse_period
 from valuemail.report import run_report
 from valuemail.warehouse import open_warehouse
 
+Echo = Callable[[str], None]
+
 
 def _home_is_empty(config: Config) -> bool:
     landing = config.landing_dir
@@ -21,20 +27,12 @@ def _home_is_empty(config: Config) -> bool:
     return not has_files and not config.warehouse_path.exists()
 
 
-def run_campaign(
-    config: Config,
-    campaign: str,
-    period_text: str | None,
-    sample_customers: int = 2000,
-    echo: Callable[[str], None] = print,
-) -> str:
-    period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
+def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
     # The Dagster resource reads the same home and config as this process.
     os.environ["VALUEMAIL_HOME"] = str(config.home)
     if len(config.source) > 1:
         os.environ["VALUEMAIL_CONFIG"] = config.source[1]
     prepare_dagster_home(config)
-
     if _home_is_empty(config):
         from valuemail.sample_data import generate
 
@@ -42,15 +40,37 @@ def run_campaign(
         generate(config.landing_dir, customers=sample_customers, seed=42, end_date=None, fmt="parquet",
                  events_per_customer=None, progress=echo)
 
+
+def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None, echo: Echo) -> None:
     from pipelines.definitions import defs
 
+    echo(f"running {job_name}" + (f" for the period {partition}" if partition else ""))
+    defs.resolve_job_def(job_name).execute_in_process(instance=instance, partition_key=partition, raise_on_error=True)
+
+
+def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,
+                 echo: Echo = print) -> str:
+    """Ingest new files, run one campaign period, and return the report."""
+    period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
+    _prepare(config, sample_customers, echo)
     with dg.DagsterInstance.get() as instance:
-        for job_name, partition in (("ingest", None), (JOB_NAMES[campaign], period.key)):
-            echo(f"running {job_name}" + (f" for {period}" if partition else ""))
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, partition_key=partition, raise_on_error=True
-            )
-            if not result.success:  # pragma: no cover - raise_on_error raises first
-                raise RuntimeError(f"{job_name} failed")
+        _execute(instance, "ingest", None, echo)
+        _execute(instance, JOB_NAMES[campaign], period.key, echo)
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
+
+
+def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print) -> list[Period]:
+    """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe."""
+    start, end = parse_period(campaign, first), parse_period(campaign, last)
+    if end < start:
+        raise ValueError(f"--to {last} is before --from {first}")
+    periods = [start]
+    while periods[-1] < end:
+        periods.append(periods[-1].next())
+    _prepare(config, 0, echo)
+    with dg.DagsterInstance.get() as instance:
+        _execute(instance, "ingest", None, echo)
+        for period in periods:
+            _execute(instance, JOB_NAMES[campaign], period.key, echo)
+    return periods

@@ -1,0 +1,56 @@
+"""Sensor: new files in the landing folder trigger the ingest job.
+
+The cursor remembers each file's size and modification time, so a file is requested
+once; ingest itself also skips files whose bytes it has already loaded (sha256), so even
+a lost cursor never ingests anything twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.resources import ValuemailResource
+
+DATA_SUFFIXES = {".csv", ".ndjson", ".jsonl", ".json", ".parquet"}
+
+
+def landing_snapshot(landing: Path) -> dict[str, str]:
+    """``{relative path: "size:mtime_ns"}`` for every data file under ``landing``."""
+    if not landing.exists():
+        return {}
+    snapshot = {}
+    for path in sorted(landing.rglob("*")):
+        if path.is_file() and path.suffix.lower() in DATA_SUFFIXES:
+            stat = path.stat()
+            snapshot[str(path.relative_to(landing))] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return snapshot
+
+
+def new_files(previous: dict[str, str], current: dict[str, str]) -> list[str]:
+    return [name for name, signature in current.items() if previous.get(name) != signature]
+
+
+def build_landing_sensor(interval_s: int) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_files_sensor",
+        job_name="ingest",
+        minimum_interval_seconds=interval_s,
+        description="Starts the ingest job when new or changed files appear in the landing folder.",
+    )
+    def landing_files_sensor(context: dg.SensorEvaluationContext, valuemail: ValuemailResource):
+        current = landing_snapshot(valuemail.load().landing_dir)
+        previous = json.loads(context.cursor) if context.cursor else {}
+        changed = new_files(previous, current)
+        if not changed:
+            return dg.SkipReason(f"no new files ({len(current)} already seen)")
+        run_key = hashlib.sha256(json.dumps({n: current[n] for n in changed}, sort_keys=True).encode()).hexdigest()[:16]
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=run_key, tags={"new_files": str(len(changed))})],
+            cursor=json.dumps(current, sort_keys=True),
+        )
+
+    return landing_files_sensor
