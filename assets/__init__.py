@@ -12,9 +12,11 @@ from valuemail.periods import CAMPAIGNS
 
 
 def all_assets() -> list[dg.AssetsDefinition]:
+    """Every asset and asset check (checks are AssetsDefinitions too), ingest first."""
     assets: list[dg.AssetsDefinition] = [ingested_files]
     for campaign in CAMPAIGNS:
         assets += build_metrics_assets(campaign)
         assets += build_email_assets(campaign)
         assets += build_delivery_assets(campaign)
     return assets
+
