@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 import uvicorn
@@ -86,24 +86,29 @@ class BackgroundServer:
         store: PreferenceStore | None = None,
         host: str = "127.0.0.1",
         sock: socket.socket | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
         self._sock = sock or bind_free_port(host)
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self.app = create_app(config, store)
-        settings = Settings.from_config(config)
+        self.app = create_app(config, store, environ=environ)
+        settings = Settings.from_config(config, environ)
         self._server = uvicorn.Server(_uvicorn_config(self.app, host, self.port, settings, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     @classmethod
     def for_config(
-        cls, make_config: Callable[[str], Config], *, store: PreferenceStore | None = None
+        cls,
+        make_config: Callable[[str], Config],
+        *,
+        store: PreferenceStore | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> "BackgroundServer":
         """Bind a port, build the config with ``make_config(base_url)``, then the server."""
         sock = bind_free_port("127.0.0.1")
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        return cls(make_config(base), store=store, sock=sock)
+        return cls(make_config(base), store=store, sock=sock, environ=environ)
 
     def start(self, timeout_s: float = 10.0) -> "BackgroundServer":
         self._thread.start()

@@ -27,7 +27,7 @@ from preference_centre.settings import Settings
 Purpose = Literal["preferences", "unsubscribe", "form"]
 PURPOSES: Final[tuple[Purpose, ...]] = ("preferences", "unsubscribe", "form")
 _SALT_PREFIX: Final = "valuemail.preference_centre."
-MAX_TOKEN_LENGTH: Final = 512  # anything longer is not ours: refuse before decoding
+MAX_TOKEN_LENGTH: Final = 4096  # anything longer is not ours: refuse before decoding
 MAX_ID_LENGTH: Final = 200
 
 
