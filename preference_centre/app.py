@@ -15,7 +15,7 @@ Routes (all relative links, so the app works under any path prefix behind a prox
     RFC 8058 one-click unsubscribe: ``200`` with a page, no redirect, no cookie, no login,
     idempotent.  Exempt from the CSRF checks — mail providers post from their servers — and
     protected by its signed, purpose-specific token instead.
-``GET /static/pc.css``, ``GET /healthz``.
+``GET /static/pc.css``, ``GET /static/favicon.svg``, ``GET /healthz``.
 
 Every response carries the security headers of :class:`SecurityHeaders` (a CSP that allows
 no script at all).  Tokens are never logged: the access log redacts them.
@@ -53,6 +53,7 @@ from preference_centre.tokens import Purpose, TokenData, TokenError, TokenServic
 
 _HERE: Final = Path(__file__).resolve().parent
 _CSS: Final = (_HERE / "static" / "pc.css").read_bytes()
+_ICON: Final = (_HERE / "static" / "favicon.svg").read_bytes()
 MAX_BODY_BYTES: Final = 16 * 1024
 CSRF_COOKIE: Final = "pc_csrf"
 CSRF_COOKIE_HTTPS: Final = "__Host-pc_csrf"  # the __Host- prefix pins it to this host, path / and https
@@ -412,6 +413,12 @@ class PreferenceCentre:
     async def css(self, request: Request) -> Response:
         return Response(_CSS, media_type="text/css", headers={"cache-control": "public, max-age=86400"})
 
+    async def icon(self, request: Request) -> Response:
+        return Response(_ICON, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
+
+    async def no_favicon(self, request: Request) -> Response:
+        return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -462,6 +469,8 @@ def create_app(
             Route("/p/{token}", centre.preferences, methods=["GET", "POST"]),
             Route("/u/{token}", centre.unsubscribe, methods=["GET", "POST"]),
             Route("/static/pc.css", centre.css, methods=["GET"]),
+            Route("/static/favicon.svg", centre.icon, methods=["GET"]),
+            Route("/favicon.ico", centre.no_favicon, methods=["GET"]),
             Route("/healthz", centre.health, methods=["GET"]),
             Route("/", centre.not_found, methods=["GET"]),
         ],

@@ -184,7 +184,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "error_server_body": "Elnézést, próbáld újra egy perc múlva.",
         "nothing_changed": "Semmi sem változott.",
         "back_to_preferences": "Vissza a beállításokhoz",
-        "footer": "Azért kapod ezeket az e-maileket, mert a(z) {brand} szolgáltatást használod.",
+        "footer": "Azért kapod ezeket az e-maileket, mert {a_brand} szolgáltatást használod.",
         "language": "Nyelv",
     },
 }
@@ -246,7 +246,14 @@ class Translator:
 
     def __call__(self, key: str, **values: object) -> str:
         text = self._messages.get(key) or MESSAGES["en"][key]
-        return text.format(brand=self._brand, **values)
+        return text.format(brand=self._brand, a_brand=self._a_brand, **values)
+
+    @property
+    def _a_brand(self) -> str:
+        """The brand with its article where the language needs one (Hungarian: "a"/"az" by the first sound)."""
+        if self.language == "hu":
+            return ("az " if self._brand[:1].lower() in "aáeéiíoóöőuúüű" else "a ") + self._brand
+        return self._brand
 
     def date(self, value: date) -> str:
         """A date in the language's long form (``November 23, 2026``, ``2026年11月23日``, ``2026. november 23.``)."""
