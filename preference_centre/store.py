@@ -174,6 +174,13 @@ customers = sa.Table(
     sa.Column("frequency", sa.String(10)),  # NULL: never chosen = DEFAULT_FREQUENCY
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Only customers who chose: what overrides() reads for a million-customer batch.
+    sa.Index(
+        "pc_customers_chosen",
+        "frequency",
+        sqlite_where=sa.text("frequency IS NOT NULL"),
+        postgresql_where=sa.text("frequency IS NOT NULL"),
+    ),
 )
 
 suppressions = sa.Table(
@@ -187,6 +194,7 @@ suppressions = sa.Table(
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("lifted_at", UTCDateTime()),
     sa.Column("lifted_by", sa.String(20)),
+    sa.Index("pc_suppressions_customer", "customer_id"),
     # One active suppression per (customer, reason); lifted rows stay as history.
     sa.Index(
         "pc_suppressions_active",
