@@ -23,7 +23,8 @@ import threading
 
 from valuemail.config import Config
 
-from preference_centre.settings import Settings
+from preference_centre.settings import MODE_ENV, SECRET_ENV, Settings
+from preference_centre.store import DATABASE_URL_ENV
 from preference_centre.tokens import TokenService
 
 PREFERENCES_PATH = "/p/"
@@ -56,7 +57,7 @@ class LinkBuilder:
 
 _CACHE: dict[tuple[str, ...], LinkBuilder] = {}
 _CACHE_LOCK = threading.Lock()
-_ENV_KEYS = ("VALUEMAIL_SECRET", "VALUEMAIL_MODE", "VALUEMAIL_PREFERENCES_URL")
+_ENV_KEYS = (SECRET_ENV, MODE_ENV, DATABASE_URL_ENV)
 
 
 def link_builder(config: Config) -> LinkBuilder:

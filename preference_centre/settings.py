@@ -29,13 +29,12 @@ from urllib.parse import urlsplit
 
 from valuemail.config import Config, ConfigError
 
-from preference_centre.store import default_url
+from preference_centre.store import store_url
 
 Mode = Literal["development", "production"]
 
 SECRET_ENV: Final = "VALUEMAIL_SECRET"
 MODE_ENV: Final = "VALUEMAIL_MODE"
-DATABASE_URL_ENV: Final = "VALUEMAIL_PREFERENCES_URL"
 DEV_SECRET_FILE: Final = ".preference_centre_secret"
 MIN_SECRET_LENGTH: Final = 32
 MIN_UNSUBSCRIBE_DAYS: Final = 60
@@ -96,7 +95,7 @@ class Settings:
             mode=mode,  # type: ignore[arg-type]
             secrets=(*previous, secret),
             secret_origin=origin,
-            database_url=str(env.get(DATABASE_URL_ENV) or section.get("database_url") or default_url(config.home)),
+            database_url=store_url(config, env),
             public_base_url=base,
             preferences_max_age=timedelta(days=_positive_number(section, "preferences_max_age_days", 400)),
             unsubscribe_max_age=timedelta(days=unsubscribe_days),

@@ -40,6 +40,7 @@ customer and lose no update.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -50,6 +51,8 @@ from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from valuemail.config import Config
 
 Frequency = Literal["weekly", "monthly", "yearly", "never"]
 Campaign = Literal["weekly", "monthly", "yearly"]
@@ -227,9 +230,24 @@ _SQLITE_APPEND_ONLY = (
 )
 
 
+DATABASE_URL_ENV: Final = "VALUEMAIL_PREFERENCES_URL"
+
+
 def default_url(home: Path) -> str:
     """The default store: ``sqlite:///<home>/preferences.sqlite``."""
     return f"sqlite:///{Path(home).resolve() / 'preferences.sqlite'}"
+
+
+def store_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """``$VALUEMAIL_PREFERENCES_URL``, else ``preference_centre.database_url``, else :func:`default_url`."""
+    env = os.environ if environ is None else environ
+    configured = config.section("preference_centre").get("database_url")
+    return str(env.get(DATABASE_URL_ENV) or configured or default_url(config.home))
+
+
+def open_store(config: Config, environ: Mapping[str, str] | None = None) -> "PreferenceStore":
+    """The configured store — what the pipeline opens (once per process) to read and record preferences."""
+    return PreferenceStore(store_url(config, environ))
 
 
 def _utcnow() -> datetime:
