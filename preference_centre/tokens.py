@@ -14,6 +14,7 @@ The payload is signed, not encrypted: anyone holding a link can read the id in i
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ PURPOSES: Final[tuple[Purpose, ...]] = ("preferences", "unsubscribe", "form")
 _SALT_PREFIX: Final = "valuemail.preference_centre."
 MAX_TOKEN_LENGTH: Final = 4096  # anything longer is not ours: refuse before decoding
 MAX_ID_LENGTH: Final = 200
+_CAMPAIGN_RE: Final = re.compile(r"^[a-z0-9_-]{1,40}$")
 
 
 class TokenError(Exception):
@@ -113,6 +115,8 @@ class TokenService:
 
     def unsubscribe_token(self, customer_id: str, campaign: str) -> str:
         """One-click unsubscribe; ``campaign`` is recorded with the change (the unsubscribe covers all)."""
+        if not isinstance(campaign, str) or not _CAMPAIGN_RE.match(campaign):
+            raise ValueError(f"campaign must be a short lowercase name (a-z, 0-9, _ or -), got {campaign!r}")
         return self._serializers["unsubscribe"].dumps([check_customer_id(customer_id), campaign])
 
     def form_token(self, customer_id: str, nonce: str) -> str:

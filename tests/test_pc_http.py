@@ -329,3 +329,23 @@ def test_access_log_never_contains_link_tokens(centre: LiveCentre, client, caplo
     lines = [r.getMessage() for r in caplog.records if r.name == "preference_centre.access"]
     assert any('"GET /u/[token]" 200' in line for line in lines), lines
     assert not any(token in r.getMessage() for r in caplog.records)
+
+
+def test_behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent(centre: LiveCentre):
+    """uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (``forwarded_allow_ips``), like nginx in front."""
+    url = centre.preferences_url("c19")
+    proxy = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.9"}
+    with httpx.Client() as direct:
+        page = direct.get(url, headers=proxy)
+        cookie = page.headers["set-cookie"]
+        assert cookie.startswith("__Host-pc_csrf=") and "Secure" in cookie and "Path=/" in cookie
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+        nonce = cookie.split(";")[0].split("=", 1)[1]
+        response = direct.post(
+            url,
+            data={"csrf": csrf_from(page.text), "frequency": "monthly"},
+            headers={**proxy, "cookie": f"__Host-pc_csrf={nonce}"},
+        )
+    assert response.status_code == 303
+    assert centre.store.frequency("c19") == "monthly"
+    assert "strict-transport-security" not in httpx.get(url).headers  # plain http: no HSTS

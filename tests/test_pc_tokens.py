@@ -240,11 +240,13 @@ def test_links_use_public_base_url_and_keep_a_path_prefix(tmp_path):
     assert (unsub.customer_id, unsub.extra) == ("c-7", "monthly")
 
 
-def test_links_refuse_plain_http_and_email_addresses(tmp_path):
+def test_links_refuse_plain_http_email_addresses_and_odd_campaigns(tmp_path):
     with pytest.raises(ConfigError):
         links.preferences_url(make_config(tmp_path, base_url="http://valuemail.example"), "c-1")
     with pytest.raises(ValueError, match="email address"):
         links.unsubscribe_url(make_config(tmp_path), "bob@example.com", "weekly")
+    with pytest.raises(ValueError, match="campaign"):
+        links.unsubscribe_url(make_config(tmp_path), "c-1", "Weekly\r\nBcc: x")
 
 
 @hsettings(max_examples=60, deadline=None)
