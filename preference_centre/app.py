@@ -232,7 +232,7 @@ class PreferenceCentre:
                 "title_key": f"error_{kind}_title",
                 "body_key": f"error_{kind}_body",
                 "back_href": back_href,
-                "show_nothing_changed": status_code < 500 and kind not in ("not_found",),
+                "show_nothing_changed": status_code < 500 and kind not in ("not_found", "form"),
             },
             title_key=f"error_{kind}_title",
             status_code=status_code,
