@@ -38,11 +38,16 @@ def have_chromium() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def make_config(home: Path, base_url: str = "https://prefs.example.test", **section: object) -> Config:
+def make_config(
+    home: Path, base_url: str = "https://prefs.example.test", sender: dict[str, str] | None = None, **section: object
+) -> Config:
     """The embedded defaults with a test secret, ``public_base_url`` and any ``[preference_centre]`` keys."""
     return load_config(
         home=home,
-        overrides={"sender": {"public_base_url": base_url}, "preference_centre": {"secret": TEST_SECRET, **section}},
+        overrides={
+            "sender": {"public_base_url": base_url, **(sender or {})},
+            "preference_centre": {"secret": TEST_SECRET, **section},
+        },
     )
 
 
@@ -76,11 +81,13 @@ class LiveCentre:
 
 
 @contextmanager
-def live_centre(home: Path, customers: list[tuple[str, str | None]]) -> Iterator[LiveCentre]:
+def live_centre(
+    home: Path, customers: list[tuple[str, str | None]], sender: dict[str, str] | None = None
+) -> Iterator[LiveCentre]:
     """Start the app on 127.0.0.1:<free port> with ``customers`` registered; stop it afterwards."""
     home.mkdir(parents=True, exist_ok=True)
-    server = BackgroundServer.for_config(lambda base: make_config(home, base), environ={})
-    config = make_config(home, server.url)
+    server = BackgroundServer.for_config(lambda base: make_config(home, base, sender), environ={})
+    config = make_config(home, server.url, sender)
     store = PreferenceStore(Settings.from_config(config, {}).database_url)
     store.upsert_customers(customers)
     try:

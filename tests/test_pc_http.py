@@ -349,3 +349,15 @@ def test_behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure_and_hsts_is_s
     assert response.status_code == 303
     assert centre.store.frequency("c19") == "monthly"
     assert "strict-transport-security" not in httpx.get(url).headers  # plain http: no HSTS
+
+
+def test_everything_rendered_is_escaped(tmp_path):
+    """Autoescape covers configured text too: a brand name with markup can't inject anything."""
+    evil = {"from_name": '<img src=x onerror="alert(1)">Evil & Co', "postal_address": "<script>x()</script>"}
+    with live_centre(tmp_path / "evil", [("x1", "en")], sender=evil) as live:
+        page = httpx.get(live.preferences_url("x1") + '?lang="><script>')
+        unsub = httpx.post(live.unsubscribe_url("x1"))
+    for response in (page, unsub):
+        assert response.status_code == 200
+        assert "<img src=x" not in response.text and "<script>" not in response.text
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;Evil &amp; Co" in response.text
