@@ -84,13 +84,15 @@ DEFAULT_MEMORY_LIMIT = "3GB"
 DEFAULT_TIMEZONE = "UTC"
 UNKNOWN_PLAN = "unknown"
 
-# Check codes are "<field>:<check>" ("row:…" for whole-row problems).  Codes in FLAGGED
-# keep the row (events: known_type = false; customers: a default or NULL is stored).
-FLAGGED = frozenset({
-    "event_type:unknown",
-    "email:missing", "email:invalid", "timezone:missing", "timezone:unknown", "plan:missing",
-    "hourly_rate:not_number", "hourly_rate:negative", "currency:invalid", "currency:assumed",
-})
+# Check codes are "<field>:<check>" ("row:…" for whole-row problems).  Codes in FLAGGED[kind]
+# keep the row (events: known_type = false; customers: a default or NULL is stored) and are
+# recorded with severity 'flagged'; every other code rejects the row.
+FLAGGED: Mapping[str, frozenset[str]] = {
+    "events": frozenset({"event_type:unknown"}),
+    "customers": frozenset({
+        "email:missing", "email:invalid", "timezone:missing", "timezone:unknown", "plan:missing",
+        "hourly_rate:not_number", "hourly_rate:negative", "currency:invalid", "currency:assumed"}),
+}
 
 _STAGE = "_vm_ingest_stage"
 _FILES = "_vm_ingest_files"
@@ -827,6 +829,7 @@ def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, file_idx: i
         FROM {_REJECTS} GROUP BY line""")
     n = con.execute("SELECT count(*) FROM _vm_ingest_rejected").fetchone()[0]
     if not n:
+        con.execute("DROP TABLE _vm_ingest_rejected")
         return
     con.execute(f"""
         UPDATE {_STAGE} SET rn = {_STAGE}.rn + m.shift
@@ -867,8 +870,8 @@ class _Batch:
         return sum(f.rows for f in self.files)
 
 
-def _severity_sql(code: str) -> str:
-    flagged = ", ".join(sql_str(c) for c in sorted(FLAGGED))
+def _severity_sql(code: str, kind: str) -> str:
+    flagged = ", ".join(sql_str(c) for c in sorted(FLAGGED[kind]))
     return f"CASE WHEN {code} IN ({flagged}) THEN 'flagged' ELSE 'rejected' END"
 
 
@@ -949,7 +952,7 @@ def _flush_events(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime) 
     con.execute(f"""
         INSERT INTO quarantine (source_file, row_number, kind, field, reason, severity, raw, ingested_at)
         SELECT f.source_file, q.rn, 'events', q.field, q.reason, q.severity, q.raw, $now
-        FROM (SELECT file_idx, rn, {_field_sql('code')} AS field, reason, {_severity_sql('code')} AS severity, raw
+        FROM (SELECT file_idx, rn, {_field_sql('code')} AS field, reason, {_severity_sql('code', 'events')} AS severity, raw
               FROM {_STAGE} s WHERE code IS NOT NULL {no_fate}
               UNION ALL
               SELECT file_idx, rn, 'event_id', reason, 'rejected', raw FROM {_FATE} WHERE fate = 'conflict') q
@@ -981,7 +984,7 @@ def _flush_events(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime) 
 def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime) -> dict[int, dict[str, int]]:
     """Upsert the staged customers (one file); within a file the last row of an id wins."""
     _register_files(con, batch)
-    good = "(code IS NULL OR code IN (" + ", ".join(sql_str(c) for c in sorted(FLAGGED)) + "))"
+    good = "(code IS NULL OR code IN (" + ", ".join(sql_str(c) for c in sorted(FLAGGED["customers"])) + "))"
     content = ", ".join(_CUSTOMER_CONTENT)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _vm_ingest_cust AS
@@ -1020,7 +1023,7 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
     con.execute(f"""
         INSERT INTO quarantine (source_file, row_number, kind, field, reason, severity, raw, ingested_at)
         SELECT f.source_file, q.rn, 'customers', q.field, q.reason, q.severity, q.raw, $now
-        FROM (SELECT file_idx, rn, {_field_sql('code')} AS field, reason, {_severity_sql('code')} AS severity, raw
+        FROM (SELECT file_idx, rn, {_field_sql('code')} AS field, reason, {_severity_sql('code', 'customers')} AS severity, raw
               FROM {_STAGE} s WHERE code IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM {_FATE} x WHERE x.file_idx = s.file_idx AND x.rn = s.rn)
               UNION ALL
@@ -1029,9 +1032,9 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
         ORDER BY q.file_idx, q.rn""", {"now": now})
     for file_idx, rejected, flagged in con.execute(f"""
             SELECT s.file_idx,
-                   count(*) FILTER (WHERE (s.code IS NOT NULL AND {_severity_sql('s.code')} = 'rejected')
+                   count(*) FILTER (WHERE (s.code IS NOT NULL AND {_severity_sql('s.code', 'customers')} = 'rejected')
                                           OR x.fate = 'conflict'),
-                   count(*) FILTER (WHERE s.code IS NOT NULL AND {_severity_sql('s.code')} = 'flagged'
+                   count(*) FILTER (WHERE s.code IS NOT NULL AND {_severity_sql('s.code', 'customers')} = 'flagged'
                                           AND x.fate IS NULL)
             FROM {_STAGE} s LEFT JOIN {_FATE} x USING (file_idx, rn) GROUP BY ALL""").fetchall():
         counts[file_idx].update(rejected=int(rejected), flagged=int(flagged))
@@ -1108,7 +1111,7 @@ def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterat
         for name in ("TimeZone", "preserve_insertion_order", "memory_limit"):
             if name in saved:
                 con.execute(f"SET {name} = {sql_str(saved[name])}")
-        for table in (_STAGE, _FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids"):
+        for table in (_STAGE, _FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids", "_vm_ingest_rejected", "_vm_ingest_cust"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
