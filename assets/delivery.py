@@ -1,19 +1,40 @@
-"""Delivery: one eligibility decision per customer, then exactly-once sending via the outbox ledger."""
+"""Delivery: one eligibility decision per customer, then exactly-once sending via the outbox ledger.
+
+Thin: read the config, call ``delivery.*`` (pure code), return metadata.  Blocking checks
+guard the send: the decisions are complete and unique, nobody suppressed *now* is about to
+be sent, and every ``send`` decision has a rendered, readable e-mail.
+"""
+
+
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from assets._common import markdown_table, period_of
-from delivery.eligibility import decide_eligibility
-from delivery.messages import MessageBuilder
-from delivery.outbox import FileTransport
-from delivery.send import deliver
+from delivery.eligibility import REASONS, decide_eligibility, periods_with_deferred
+from delivery.send import deliver_period
+from delivery.transports import make_transport
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
 
 
-def build_delivery_assets(campaign: str) -> list[dg.AssetsDefinition]:
+def _by_reason(con, campaign: str, period) -> dg.MetadataValue:
+    return markdown_table(
+        con,
+        "SELECT reason, count(*) AS customers, any_value(detail) AS example FROM eligibility "
+        "WHERE campaign = ? AND period = ? GROUP BY reason ORDER BY customers DESC",
+        [campaign, period.start],
+        limit=len(REASONS),
+    )
+
+
+def build_delivery_assets(campaign: str) -> list:
+    key = dg.AssetKey([campaign, "eligibility"])
+    sent_key = dg.AssetKey([campaign, "sent_emails"])
+    emails_key = dg.AssetKey([campaign, "emails"])
+
     @dg.asset(
-        key=[campaign, "eligibility"],
+        key=key,
         partitions_def=PARTITIONS[campaign],
         deps=[dg.AssetKey([campaign, "customer_metrics"]), "customers"],
         group_name="delivery",
@@ -22,52 +43,188 @@ def build_delivery_assets(campaign: str) -> list[dg.AssetsDefinition]:
         pool=WRITER_POOL,
     )
     def eligibility(context: dg.AssetExecutionContext, valuemail: ValuemailResource) -> dg.MaterializeResult:
-        """Exactly one decision per customer for the period: ``send`` or the reason why not."""
+        """Exactly one decision per customer for the period: ``send`` or the reason why not.
+
+        Reasons, in their fixed order of precedence: already_sent, invalid_email,
+        role_address, excluded_domain, complained, bounced, suppressed, unsubscribed,
+        frequency_not_due (preference + sunset rule), prospect, churned, lapsed,
+        inactive_in_period, nothing_to_report, domain_cap_deferred, send.  See
+        ``delivery/eligibility.py``; ``valuemail explain CUSTOMER_ID`` shows one customer's.
+        """
         period = period_of(context, campaign)
         with valuemail.warehouse() as con:
             summary = decide_eligibility(con, valuemail.load(), period)
-            table = markdown_table(
-                con,
-                "SELECT reason, count(*) AS customers FROM eligibility WHERE campaign = ? AND period = ? "
-                "GROUP BY reason ORDER BY customers DESC",
-                [campaign, period.start],
-                limit=30,
-            )
+            table = _by_reason(con, campaign, period)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": summary.total,
             "send": summary.send,
             "skipped": summary.total - summary.send,
+            "domain_cap_deferred": summary.by_reason.get("domain_cap_deferred", 0),
             "by_reason": table,
         })
 
+    @dg.asset_check(asset=key, blocking=True, name="one_decision_per_customer",
+                    description="Every customer signed up by the end of the period has exactly one decision with a known reason.")
+    def one_decision_per_customer(context: dg.AssetCheckExecutionContext, valuemail: ValuemailResource) -> dg.AssetCheckResult:
+        period = period_of(context, campaign)
+        with valuemail.warehouse(read_only=True) as con:
+            rows, distinct, unknown_reasons = con.execute(
+                "SELECT count(*), count(DISTINCT customer_id), count(*) FILTER (WHERE NOT list_contains(?, reason)) "
+                "FROM eligibility WHERE campaign = ? AND period = ?",
+                [list(REASONS), campaign, period.start]).fetchone()
+            customers = con.execute("SELECT count(*) FROM customers WHERE signed_up_at < ?", [period.end_ts]).fetchone()[0]
+        ok = rows == distinct == customers and unknown_reasons == 0
+        return dg.AssetCheckResult(passed=ok, metadata={
+            "decisions": rows, "customers": customers, "unknown_reasons": unknown_reasons})
+
+    @dg.asset_check(asset=key, blocking=True, name="send_decisions_pass_the_rules",
+                    description="An independent re-check of every 'send' decision: the address passes the rules (Python "
+                                "implementation) and nobody was already suppressed when the decision was made.")
+    def send_decisions_pass_the_rules(context: dg.AssetCheckExecutionContext,
+                                      valuemail: ValuemailResource) -> dg.AssetCheckResult:
+        from delivery.addresses import AddressRules
+        from delivery.prefs import blocked, open_store
+
+        period = period_of(context, campaign)
+        config = valuemail.load()
+        rules = AddressRules.from_config(config.section("delivery"))
+        with valuemail.warehouse(read_only=True) as con:
+            rows = con.execute(
+                "SELECT e.customer_id, c.email, e.decided_at FROM eligibility e JOIN customers c USING (customer_id) "
+                "WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'", [campaign, period.start]).fetchall()
+        bad_address = [(cid, rules.classify(email)[0]) for cid, email, _ in rows if rules.classify(email)[0]]
+        decided = {cid: at for cid, _, at in rows}
+        with open_store(config) as store:
+            now_blocked = blocked(store, list(decided), campaign)
+            violations, changed_since = [], 0
+            for cid, reason in now_blocked.items():
+                profile = store.profile(cid)
+                since = profile.suppressed_since if profile else None
+                if since is not None and since.replace(tzinfo=None) < decided[cid]:
+                    violations.append((cid, reason))
+                else:
+                    changed_since += 1  # changed their mind after the decision: the send step cancels them
+        return dg.AssetCheckResult(
+            passed=not bad_address and not violations,
+            metadata={"send_decisions": len(rows), "bad_addresses": len(bad_address),
+                      "suppressed_before_decision": len(violations), "changed_since_decision": changed_since,
+                      "examples": dg.MetadataValue.json((bad_address + violations)[:10])},
+        )
+
+    @dg.asset_check(asset=emails_key, blocking=True, name="ready_to_send",
+                    description="Every 'send' decision has a rendered e-mail whose HTML and text files exist and whose "
+                                "subject has no control characters.")
+    def ready_to_send(context: dg.AssetCheckExecutionContext, valuemail: ValuemailResource) -> dg.AssetCheckResult:
+        from pathlib import Path
+
+        period = period_of(context, campaign)
+        with valuemail.warehouse(read_only=True) as con:
+            try:
+                rows = con.execute(
+                    "SELECT e.customer_id, m.subject, m.html_path, m.text_path FROM eligibility e "
+                    "LEFT JOIN emails m ON m.campaign = e.campaign AND m.period = e.period AND m.customer_id = e.customer_id "
+                    "WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'",
+                    [campaign, period.start]).fetchall()
+            except Exception as exc:  # no emails table at all
+                return dg.AssetCheckResult(passed=False, description=f"cannot read emails: {exc}")
+        problems = []
+        for cid, subject, html, text in rows:
+            if subject is None:
+                problems.append((cid, "not rendered"))
+            elif any(ord(ch) < 32 or ord(ch) == 127 for ch in subject):
+                problems.append((cid, "control character in subject"))
+            elif not (Path(html).is_file() and Path(text).is_file()):
+                problems.append((cid, "HTML or text file missing"))
+        return dg.AssetCheckResult(passed=not problems, metadata={
+            "send_decisions": len(rows), "problems": len(problems),
+            "examples": dg.MetadataValue.json(problems[:10])})
+
     @dg.asset(
-        key=[campaign, "sent_emails"],
+        key=sent_key,
         partitions_def=PARTITIONS[campaign],
-        deps=[dg.AssetKey([campaign, "emails"]), dg.AssetKey([campaign, "eligibility"])],
+        deps=[emails_key, key],
         group_name="delivery",
         kinds={"email"},
         owners=["team:growth"],
         pool=WRITER_POOL,
     )
     def sent_emails(context: dg.AssetExecutionContext, valuemail: ValuemailResource) -> dg.MaterializeResult:
-        """The outbox ledger for the period: each eligible customer's message sent exactly once."""
+        """The outbox ledger for the period: each eligible customer's message sent exactly once.
+
+        Reconciles anything an interrupted run left in flight, re-reads preferences and
+        suppressions right before each chunk of sends, and ends with a report of sent /
+        deferred / failed / cancelled by reason (also in the ``delivery_runs`` table).
+        """
         period = period_of(context, campaign)
         config = valuemail.load()
-        transport = FileTransport(config.outbox_dir)
+        transport = make_transport(config)
+        context.log.info(f"sending via {transport.describe()}")
         with valuemail.warehouse() as con:
-            builder = MessageBuilder(con, config, period)
-            summary = deliver(con, period, transport, builder.build, progress=context.log.info)
-            table = markdown_table(
+            report = deliver_period(con, config, period, transport=transport, progress=context.log.info)
+            ledger = markdown_table(
                 con,
-                "SELECT status, count(*) AS messages FROM outbox WHERE campaign = ? AND period = ? GROUP BY status",
+                "SELECT status, count(*) AS messages, any_value(last_error) AS example FROM outbox "
+                "WHERE campaign = ? AND period = ? GROUP BY status ORDER BY messages DESC",
                 [campaign, period.start],
             )
-        return dg.MaterializeResult(metadata={
-            "sent_this_run": summary.by_status.get("sent", 0),
-            "failed_this_run": summary.by_status.get("failed", 0),
-            "reconciled": summary.reconciled,
-            "ledger": table,
-            "outbox": dg.MetadataValue.path(str(transport.root / campaign / period.key)),
-        })
+        metadata = {
+            "sent_this_run": report.sent,
+            "failed_this_run": sum(report.failed.values()),
+            "deferred": sum(report.deferred.values()) + report.eligibility_deferred,
+            "cancelled_this_run": sum(report.cancelled.values()),
+            "unknown": sum(report.unknown.values()),
+            "reconciled": sum(report.reconciled.values()),
+            "messages_per_s": round(report.messages_per_s, 1),
+            "report": dg.MetadataValue.md("```\n" + report.describe() + "\n```"),
+            "ledger": ledger,
+            "transport": transport.describe(),
+        }
+        if config.section("delivery").get("transport", "file") == "file":
+            metadata["outbox"] = dg.MetadataValue.path(str(config.outbox_dir / campaign / period.key))
+        context.log.info(report.describe())
+        if report.stopped:
+            raise dg.Failure(description=f"delivery stopped early: {report.stopped}", metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata)
 
-    return [eligibility, sent_emails]
+    @dg.asset_check(asset=sent_key, name="no_message_in_doubt",
+                    description="Warns while any message is 'unknown' (a crash mid-call the transport could not confirm).")
+    def no_message_in_doubt(context: dg.AssetCheckExecutionContext, valuemail: ValuemailResource) -> dg.AssetCheckResult:
+        period = period_of(context, campaign)
+        with valuemail.warehouse(read_only=True) as con:
+            unknown, twice = con.execute(
+                "SELECT count(*) FILTER (WHERE status = 'unknown'), count(*) - count(DISTINCT message_id) "
+                "FROM outbox WHERE campaign = ? AND period = ?", [campaign, period.start]).fetchone()
+        return dg.AssetCheckResult(passed=unknown == 0 and twice == 0, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"unknown": unknown, "duplicate_message_ids": twice})
+
+    return [eligibility, one_decision_per_customer, send_decisions_pass_the_rules, ready_to_send, sent_emails,
+            no_message_in_doubt]
+
+
+def build_delivery_sensors() -> list[dg.SensorDefinition]:
+    """One daily sensor per campaign: re-run periods with deferred customers (domain cap) the next day.
+
+    Register with ``sensors=[..., *build_delivery_sensors()]`` in ``pipelines/definitions.py``.
+    """
+    from pipelines.jobs import JOB_NAMES
+
+    sensors = []
+    for campaign, job_name in JOB_NAMES.items():
+        def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
+            today = datetime.now(timezone.utc).date()
+            path = valuemail.load().warehouse_path
+            if not path.exists():
+                return dg.SkipReason("no warehouse yet")
+            with valuemail.warehouse(read_only=True) as con:
+                periods = periods_with_deferred(con, campaign, today)
+            if not periods:
+                return dg.SkipReason(f"no {campaign} period has deferred customers")
+            return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
+                                  tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
+
+        sensors.append(dg.sensor(
+            name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
+            description=f"Once a day, re-runs each {campaign} period that still has customers deferred by the "
+                        "per-domain daily cap (or messages left pending), so they are sent — not dropped.",
+        )(evaluate))
+    return sensors

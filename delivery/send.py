@@ -1,123 +1,434 @@
-"""The send loop: ledger first, transport second, in batches.
+"""The send loop: ledger first, transport second, in pipelined batches; preferences re-read per chunk.
 
-For each batch the rows are marked ``sending`` and committed *before* any transport call,
-then marked ``sent`` (or ``failed``) and committed after.  A crash between the two leaves
-rows in ``sending``; the next run reconciles them with the transport's own record
-(``was_delivered``) and never re-sends a message the transport may already have.
+:func:`deliver` sends every message of a period exactly once:
+
+1. **Reconcile** rows a crash left ``sending`` and rows still ``unknown``
+   (:func:`delivery.outbox.reconcile`).
+2. **Sync** the ledger with the current eligibility decisions: new ``send`` decisions get a
+   ``pending`` row (committed before any transport call), pending rows whose decision
+   changed are ``cancelled``.
+3. **Batches**: claim up to ``batch_size`` due rows (one commit, ``sending``, respecting the
+   per-domain daily cap), then N worker threads — one persistent transport session each —
+   take chunks of ``recheck_chunk`` messages.  Before a chunk, and again whenever the last
+   check is older than ``recheck_max_age_s``, the worker re-reads the chunk's preferences
+   and suppressions from the preference store: a customer who unsubscribed is ``cancelled``,
+   not sent.  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
+   One commit records the batch's outcomes.  While the workers send batch *k*, the main
+   thread records batch *k − 1* and claims batch *k + 1*.
+4. **Retries**: transient refusals go back to ``pending`` with a backoff; the run waits for
+   them up to ``max_retry_wait_s``, then leaves them for the next run.  A permanent refusal
+   fails that message only.  A :class:`TransportUnavailable` stops the run cleanly (nothing
+   in flight is lost; untried messages stay ``pending``).
+5. **Report**: sent / deferred / failed / cancelled by reason, written to
+   ``delivery_runs`` and returned.
+
+The exact guarantee, and what it costs, is in ``delivery/README.md``.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+import uuid
 from collections import Counter
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from typing import Callable, Iterable, Protocol
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Sequence
 
 import duckdb
 
-from delivery.outbox import ensure_outbox
+from delivery import outbox as ledger
+from delivery.messages import ContentError, MessageSource, Rendered
+from delivery.outbox import Claimed, Journal, Outcome, ReconcileReport
+from delivery.transports.base import (
+    Envelope,
+    OutcomeUnknown,
+    PermanentFailure,
+    TransientFailure,
+    Transport,
+    TransportUnavailable,
+)
+from valuemail.config import Config
 from valuemail.periods import Period
+from valuemail.warehouse import transaction
+
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS delivery_runs (
+    run_id      VARCHAR PRIMARY KEY,
+    campaign    VARCHAR NOT NULL,
+    period      DATE    NOT NULL,
+    transport   VARCHAR NOT NULL,
+    started_at  TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    sent        BIGINT NOT NULL,
+    failed      BIGINT NOT NULL,
+    cancelled   BIGINT NOT NULL,
+    unknown     BIGINT NOT NULL,
+    deferred    BIGINT NOT NULL,       -- left pending for a later run (domain cap, retry later)
+    reconciled  BIGINT NOT NULL,
+    stopped     VARCHAR,               -- why the run stopped early (transport unavailable), if it did
+    report      JSON NOT NULL          -- the full DeliveryReport
+)
+"""
 
 
-class Transport(Protocol):
-    name: str
+@dataclass(frozen=True)
+class SendSettings:
+    batch_size: int = 500
+    max_attempts: int = 3
+    domain_cap: int = 20
+    cap_exempt: tuple[str, ...] = ()
+    recheck_chunk: int = 20
+    recheck_max_age_s: float = 0.5
+    journal_fsync: bool = False
+    reconcile_grace_s: float = 5.0
+    max_retry_wait_s: float = 30.0
+    retry_backoff_s: float = 5.0
 
-    def send(self, msg: EmailMessage, campaign: str, period: str, customer_id: str) -> str: ...
-
-    def was_delivered(self, campaign: str, period: str, customer_id: str) -> bool | None: ...
+    @classmethod
+    def from_config(cls, config: Config) -> "SendSettings":
+        d = config.section("delivery")
+        return cls(
+            batch_size=max(1, int(d.get("batch_size", 500))),
+            max_attempts=max(1, int(d.get("max_attempts", 3))),
+            domain_cap=int(d.get("domain_daily_cap", 20)),
+            cap_exempt=tuple(str(x).lower() for x in d.get("domain_cap_exempt", ())),
+            recheck_chunk=max(1, int(d.get("recheck_chunk", 20))),
+            recheck_max_age_s=float(d.get("recheck_max_age_s", 0.5)),
+            journal_fsync=bool(d.get("journal_fsync", False)),
+            reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),
+            max_retry_wait_s=float(d.get("max_retry_wait_s", 30)),
+            retry_backoff_s=float(d.get("retry_backoff_s", 5)),
+        )
 
 
 @dataclass
-class DeliverySummary:
-    by_status: Counter = field(default_factory=Counter)
-    reconciled: int = 0
+class DeliveryReport:
+    campaign: str
+    period: str
+    transport: str
+    run_id: str
+    started_at: str = ""
+    finished_at: str = ""
+    synced: dict = field(default_factory=dict)
+    reconciled: dict = field(default_factory=dict)
+    sent: int = 0
+    failed: Counter = field(default_factory=Counter)       # reason -> messages
+    cancelled: Counter = field(default_factory=Counter)    # reason -> messages
+    unknown: Counter = field(default_factory=Counter)      # reason -> messages
+    deferred: Counter = field(default_factory=Counter)     # domain_cap | retry_later | not_claimed -> messages
+    eligibility_deferred: int = 0                          # decided domain_cap_deferred (next day's run)
+    retried: int = 0
+    stopped: str | None = None
+    seconds: float = 0.0
+    ledger: dict = field(default_factory=dict)             # status -> rows for the period, after the run
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("failed", "cancelled", "unknown", "deferred"):
+            out[key] = dict(getattr(self, key))
+        out["messages_per_s"] = round(self.messages_per_s, 1)
+        return out
 
     def describe(self) -> str:
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(self.by_status.items()))
-        return parts or "nothing to send"
+        lines = [f"delivery {self.campaign} {self.period} via {self.transport}: {self.sent:,} sent"
+                 f" in {self.seconds:.1f}s ({self.messages_per_s:,.0f}/s)"]
+
+        def block(title: str, counter: Counter) -> None:
+            total = sum(counter.values())
+            lines.append(f"  {title:<10}{total:>8,}")
+            for reason, n in counter.most_common():
+                lines.append(f"      {n:>10,}  {reason}")
+
+        block("failed", self.failed)
+        block("deferred", self.deferred + Counter(
+            {"domain_cap_deferred (eligibility; next day's run)": self.eligibility_deferred} if self.eligibility_deferred else {}))
+        block("cancelled", self.cancelled)
+        block("unknown", self.unknown)
+        if self.reconciled:
+            lines.append(f"  reconciled from an earlier run: {self.reconciled}")
+        if self.stopped:
+            lines.append(f"  STOPPED EARLY: {self.stopped}")
+        lines.append("  ledger now: " + ", ".join(f"{n:,} {s}" for s, n in sorted(self.ledger.items())))
+        return "\n".join(lines)
 
 
-def enqueue(con: duckdb.DuckDBPyConnection, period: Period) -> int:
-    """Add a ``pending`` ledger row for every ``send`` decision that has none yet."""
-    ensure_outbox(con)
-    before = con.execute("SELECT count(*) FROM outbox WHERE campaign = ? AND period = ?", [period.campaign, period.start]).fetchone()[0]
-    con.execute(
-        """
-        INSERT INTO outbox (campaign, period, customer_id, email, status, attempts, created_at, updated_at)
-        SELECT e.campaign, e.period, e.customer_id, c.email, 'pending', 0, now(), now()
-        FROM eligibility e JOIN customers c USING (customer_id)
-        WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'
-          AND NOT EXISTS (SELECT 1 FROM outbox o
-                          WHERE o.campaign = e.campaign AND o.period = e.period AND o.customer_id = e.customer_id)
-        """,
-        [period.campaign, period.start],
-    )
-    after = con.execute("SELECT count(*) FROM outbox WHERE campaign = ? AND period = ?", [period.campaign, period.start]).fetchone()[0]
-    return after - before
+def _reason(exc: BaseException) -> str:
+    """A stable grouping key for the report: the message up to its first ':'."""
+    text = str(exc)
+    return text.split(":", 1)[0][:80] if ":" in text else text[:80]
 
 
-def reconcile(con: duckdb.DuckDBPyConnection, period: Period, transport: Transport) -> int:
-    """Rows left in ``sending`` by a crash become ``sent`` or ``unknown`` — never ``pending``."""
-    rows = con.execute(
-        "SELECT customer_id FROM outbox WHERE campaign = ? AND period = ? AND status = 'sending'",
-        [period.campaign, period.start],
-    ).fetchall()
-    for (customer_id,) in rows:
-        delivered = transport.was_delivered(period.campaign, period.key, customer_id)
-        status = "sent" if delivered else ("unknown" if delivered is None else "pending")
-        con.execute(
-            "UPDATE outbox SET status = ?, updated_at = now(), last_error = 'reconciled after interrupted send' "
-            "WHERE campaign = ? AND period = ? AND customer_id = ?",
-            [status, period.campaign, period.start, customer_id],
-        )
-    return len(rows)
+def events_lookup_for(con: duckdb.DuckDBPyConnection, period: Period) -> Callable[[Sequence[str]], dict[str, str]]:
+    """Reconcile evidence from engagement events: any Send/Delivery/Bounce/… for the row proves acceptance."""
+
+    def lookup(customer_ids: Sequence[str]) -> dict[str, str]:
+        try:
+            rows = con.execute(
+                "SELECT customer_id, any_value(message_id) FROM email_events "
+                "WHERE campaign = ? AND period = ? AND list_contains(?, customer_id) "
+                "AND event_type IN ('send', 'delivery', 'bounce', 'complaint', 'open', 'click', 'delivery_delay') "
+                "GROUP BY customer_id",
+                [period.campaign, period.start, list(customer_ids)],
+            ).fetchall()
+        except duckdb.CatalogException:
+            return {}
+        return {cid: mid for cid, mid in rows}
+
+    return lookup
+
+
+class _Batch:
+    def __init__(self, claimed: list[Claimed], journal: Journal, content: dict[str, Rendered]):
+        self.claimed = claimed
+        self.journal = journal
+        self.content = content
+        self.futures: list[Future] = []
 
 
 def deliver(
     con: duckdb.DuckDBPyConnection,
+    config: Config,
     period: Period,
     transport: Transport,
-    build: Callable[[str], EmailMessage],
-    batch_size: int = 200,
+    source: MessageSource,
+    store=None,
+    settings: SendSettings | None = None,
     progress: Callable[[str], None] | None = None,
-) -> DeliverySummary:
-    """Send every ``pending`` message of ``period`` exactly once."""
-    summary = DeliverySummary()
-    summary.reconciled = reconcile(con, period, transport)
-    enqueue(con, period)
-    while True:
-        batch = [
-            r[0]
-            for r in con.execute(
-                "SELECT customer_id FROM outbox WHERE campaign = ? AND period = ? AND status = 'pending' "
-                "ORDER BY customer_id LIMIT ?",
-                [period.campaign, period.start, batch_size],
-            ).fetchall()
-        ]
-        if not batch:
-            break
-        _mark(con, period, batch, "sending", attempts_inc=1)
-        results: list[tuple[str, str, str | None, str | None, str | None]] = []
-        for customer_id in batch:
+    journal_dir: Path | None = None,
+    now: Callable[[], datetime] = ledger.utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryReport:
+    """Send every due message of ``period`` exactly once; see the module docstring."""
+    settings = settings or SendSettings.from_config(config)
+    journal_dir = journal_dir or (config.home / "journal")
+    run_id = f"{period.campaign}-{period.key}-{uuid.uuid4().hex[:12]}"
+    report = DeliveryReport(period.campaign, period.key, transport.name, run_id, started_at=now().isoformat())
+    t0 = time.monotonic()
+    ledger.ensure_outbox(con)
+
+    # 1. reconcile what an earlier, interrupted run left behind
+    rec: ReconcileReport = ledger.reconcile(
+        con, period, transport, journal_dir, grace_s=settings.reconcile_grace_s,
+        max_attempts=settings.max_attempts, events_lookup=events_lookup_for(con, period), sleep=sleep)
+    report.reconciled = {k: v for k, v in rec.resolved.items()}
+    # 2. the ledger follows the decisions
+    report.synced = ledger.sync_with_decisions(con, period, source.sender_domain)
+    try:
+        report.eligibility_deferred = int(con.execute(
+            "SELECT count(*) FROM eligibility WHERE campaign = ? AND period = ? AND reason = 'domain_cap_deferred'",
+            [period.campaign, period.start]).fetchone()[0])
+    except duckdb.CatalogException:
+        pass
+
+    stop = threading.Event()
+    stop_reason: list[str] = []
+    local = threading.local()
+    sessions: list = []
+    sessions_lock = threading.Lock()
+
+    def session():
+        s = getattr(local, "session", None)
+        if s is None:
+            s = local.session = transport.session()
+            with sessions_lock:
+                sessions.append(s)
+        return s
+
+    def check(ids: list[str]) -> dict[str, str]:
+        if store is None or not ids:
+            return {}
+        from delivery.prefs import blocked
+
+        return blocked(store, ids, period.campaign)
+
+    def run_chunk(batch: _Batch, chunk: list[Claimed]) -> list[Outcome]:
+        out: list[Outcome] = []
+        journal = batch.journal
+        checked_at = time.monotonic()
+        blocked = check([c.customer_id for c in chunk])
+        for i, item in enumerate(chunk):
+            cid = item.customer_id
+            if stop.is_set():
+                out.append(Outcome(cid, "pending", untried=True))
+                continue
+            if time.monotonic() - checked_at > settings.recheck_max_age_s:
+                checked_at = time.monotonic()
+                blocked = check([c.customer_id for c in chunk[i:]])
+            if cid in blocked:
+                journal.write("C", cid, blocked[cid])
+                out.append(Outcome(cid, "cancelled", error_kind="cancelled", untried=True, error=blocked[cid]))
+                continue
             try:
-                msg = build(customer_id)
-                transport_id = transport.send(msg, period.campaign, period.key, customer_id)
-                results.append((customer_id, "sent", msg["Message-ID"], transport_id, None))
-            except Exception as exc:  # one bad message never stops the batch
-                results.append((customer_id, "failed", None, None, f"{type(exc).__name__}: {exc}"))
-        con.executemany(
-            "UPDATE outbox SET status = ?, message_id = ?, transport_id = ?, last_error = ?, transport = ?, updated_at = now() "
-            "WHERE campaign = ? AND period = ? AND customer_id = ?",
-            [(s, mid, tid, err, transport.name, period.campaign, period.start, cid) for cid, s, mid, tid, err in results],
-        )
-        summary.by_status.update(s for _, s, *_ in results)
+                data = source.build(batch.content.get(cid), cid, item.email, item.message_id)
+            except Exception as exc:  # ContentError, HeaderInjectionError, …: this message only
+                journal.write("F", cid, "content", str(exc))
+                out.append(Outcome(cid, "failed", error_kind="content", error=f"{type(exc).__name__}: {exc}"))
+                continue
+            envelope = Envelope(source.envelope_from, item.email, item.message_id,
+                                ledger.message_ref(period.campaign, period.key, cid), period.campaign, period.key, cid)
+            journal.write("B", cid)
+            try:
+                tid = session().send(envelope, data)
+            except PermanentFailure as exc:
+                journal.write("F", cid, "permanent", str(exc))
+                out.append(Outcome(cid, "failed", error_kind="permanent", error=str(exc)))
+            except TransientFailure as exc:
+                journal.write("F", cid, "transient", str(exc))
+                out.append(Outcome(cid, "pending", error_kind="transient", error=str(exc),
+                                   retry_after_s=max(exc.retry_after_s, settings.retry_backoff_s * item.attempts)))
+            except TransportUnavailable as exc:
+                journal.write("F", cid, "transient", str(exc))
+                out.append(Outcome(cid, "pending", untried=True, error=str(exc)))
+                if not stop.is_set():
+                    stop_reason.append(str(exc))
+                    stop.set()
+            except OutcomeUnknown as exc:
+                journal.write("U", cid, str(exc))
+                out.append(Outcome(cid, "unknown", error_kind="unknown", error=str(exc)))
+            except Exception as exc:  # a bug or an unclassified library error mid-call: be conservative
+                journal.write("U", cid, f"{type(exc).__name__}: {exc}")
+                out.append(Outcome(cid, "unknown", error_kind="unknown", error=f"{type(exc).__name__}: {exc}"))
+            else:
+                journal.write("A", cid, tid)
+                out.append(Outcome(cid, "sent", transport_id=tid))
+        return out
+
+    def start_batch() -> _Batch | None:
+        if stop.is_set():
+            return None
+        batch_id = f"{ledger.batch_prefix(period)}{uuid.uuid4().hex[:16]}"
+        journal = Journal(journal_dir, batch_id, transport.name, fsync=settings.journal_fsync)  # before the claim
+        claimed = ledger.claim(con, period, batch_id, settings.batch_size, settings.domain_cap, settings.cap_exempt,
+                               now=now())
+        if not claimed:
+            journal.close(remove=True)
+            return None
+        batch = _Batch(claimed, journal, source.load([c.customer_id for c in claimed]))
+        size = settings.recheck_chunk
+        for start in range(0, len(claimed), size):
+            batch.futures.append(pool.submit(run_chunk, batch, claimed[start:start + size]))
+        return batch
+
+    def end_batch(batch: _Batch) -> None:
+        outcomes: list[Outcome] = []
+        for fut in batch.futures:
+            outcomes.extend(fut.result())
+        ledger.finish(con, period, transport.name, outcomes, settings.max_attempts, now=now())
+        batch.journal.close(remove=True)  # the ledger is authoritative for this batch now
+        for o in outcomes:
+            if o.status == "sent":
+                report.sent += 1
+            elif o.status == "failed":
+                report.failed[f"{o.error_kind}: {_reason(o.error or '')}"] += 1
+            elif o.status == "cancelled":
+                report.cancelled[o.error or "?"] += 1
+            elif o.status == "unknown":
+                report.unknown[_reason(o.error or "")] += 1
+            elif o.status == "pending" and not o.untried:
+                report.retried += 1
         if progress:
-            progress(f"delivered {sum(summary.by_status.values())} messages ({summary.describe()})")
-    return summary
+            progress(f"{report.sent:,} sent, {sum(report.failed.values()):,} failed, "
+                     f"{sum(report.cancelled.values()):,} cancelled ({time.monotonic() - t0:.1f}s)")
+
+    pool = ThreadPoolExecutor(max_workers=max(1, int(transport.workers)), thread_name_prefix="vm-send")
+    try:
+        current = start_batch()
+        waited = 0.0
+        while True:
+            if current is None:
+                pending, wake = ledger.pending_counts(con, period, now=now())
+                if pending and wake is not None and not stop.is_set():
+                    delay = max(0.0, (wake - now()).total_seconds())
+                    if waited + delay <= settings.max_retry_wait_s:
+                        sleep(delay + 0.01)
+                        waited += delay
+                        current = start_batch()
+                        continue
+                break
+            # Claim the next batch while this one is on the wire, then record this one.
+            nxt = start_batch()
+            end_batch(current)
+            current = nxt
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        for s in sessions:
+            try:
+                s.close()
+            except Exception:
+                pass
+
+    if stop_reason:
+        report.stopped = stop_reason[0]
+    _count_leftovers(con, period, report, settings, now())
+    report.seconds = time.monotonic() - t0
+    report.finished_at = now().isoformat()
+    report.ledger = dict(con.execute(
+        "SELECT status, count(*) FROM outbox WHERE campaign = ? AND period = ? GROUP BY status",
+        [period.campaign, period.start]).fetchall())
+    _record_run(con, report, rec)
+    return report
 
 
-def _mark(con: duckdb.DuckDBPyConnection, period: Period, customer_ids: Iterable[str], status: str, attempts_inc: int = 0) -> None:
-    con.executemany(
-        "UPDATE outbox SET status = ?, attempts = attempts + ?, updated_at = now() WHERE campaign = ? AND period = ? AND customer_id = ?",
-        [(status, attempts_inc, period.campaign, period.start, cid) for cid in customer_ids],
-    )
+def _count_leftovers(con: duckdb.DuckDBPyConnection, period: Period, report: DeliveryReport,
+                     settings: SendSettings, now: datetime) -> None:
+    rows = con.execute(
+        """
+        SELECT CASE WHEN not_before IS NOT NULL THEN 'retry_later (transient refusal)'
+                    WHEN $stopped THEN 'not_attempted (run stopped)'
+                    ELSE 'domain_cap (daily cap reached; next day''s run)' END, count(*)
+        FROM outbox WHERE campaign = $c AND period = $p AND status = 'pending' GROUP BY 1
+        """,
+        {"c": period.campaign, "p": period.start, "stopped": report.stopped is not None},
+    ).fetchall()
+    for reason, n in rows:
+        report.deferred[reason] += int(n)
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, report: DeliveryReport, rec: ReconcileReport) -> None:
+    with transaction(con):
+        con.execute(RUNS_DDL)
+        con.execute(
+            "INSERT INTO delivery_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [report.run_id, report.campaign, report.period, report.transport, report.started_at, report.finished_at,
+             report.sent, sum(report.failed.values()), sum(report.cancelled.values()), sum(report.unknown.values()),
+             sum(report.deferred.values()), rec.total, report.stopped, json.dumps(report.as_dict(), default=str)],
+        )
+
+
+def deliver_period(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    period: Period,
+    transport: Transport | None = None,
+    store=None,
+    progress: Callable[[str], None] | None = None,
+    settings: SendSettings | None = None,
+) -> DeliveryReport:
+    """:func:`deliver` with everything opened from the configuration (transport, preference store)."""
+    from delivery.prefs import open_store
+    from delivery.transports import make_transport
+
+    transport = transport or make_transport(config)
+    own_store = store is None
+    store = store if store is not None else open_store(config)
+    try:
+        source = MessageSource(con, config, period)
+        return deliver(con, config, period, transport, source, store=store, settings=settings, progress=progress)
+    finally:
+        if own_store:
+            store.close()
+        transport.close()
+
+
+__all__ = ["deliver", "deliver_period", "DeliveryReport", "SendSettings", "ContentError", "events_lookup_for"]
