@@ -146,5 +146,9 @@ def serve_cmd(obj: _Ctx, host: str, port: int) -> None:
     serve(obj.config, host=host, port=port)
 
 
+main.add_command(__import__("pipelines.commands.explain", fromlist=["explain"]).explain)
+main.add_command(__import__("pipelines.commands.engagement", fromlist=["engagement"]).engagement)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
