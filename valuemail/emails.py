@@ -1,49 +1,180 @@
-"""Render the period's e-mails for every customer whose decision is ``send``.
+"""The charts and e-mails stages of a period: draw, render, write files and warehouse rows.
 
-Writes ``<home>/emails/<campaign>/<period>/<customer>.html|.txt`` and one ``emails`` row
-each, so an analyst can open any message before (or after) it is sent, and delivery
-builds MIME from exactly what was rendered.
+Pure code (no Dagster): the assets in ``assets/charts.py`` and ``assets/emails.py`` call
+:func:`render_period_charts` and :func:`render_period_emails`; ``valuemail preview`` calls
+:func:`preview_email` for one customer.
+
+Tables written (each period rewritten idempotently, delete-then-insert in one transaction):
+
+``email_charts``  one row per chart PNG drawn for a customer (``<charts>/<campaign>/<period>/<kind>/<customer>.png``)
+``emails``        one row per rendered e-mail — what delivery sends (subject, files, locale, links)
+``email_images``  the inline images of each e-mail: ``cid`` (the HTML says ``src="cid:<cid>"``),
+                  ``path`` of the PNG, ``alt``, ``content_type`` — delivery attaches these as
+                  ``multipart/related`` parts (see :mod:`report_templates.mime_skeleton`)
+``share_pages``   the share page of each customer and period (see :mod:`valuemail.share`)
+
+Images are inline (``cid:``) by default; with ``[emails] images = "hosted"`` they are published
+next to the share page (``<share base URL>/<token>/<kind>.png``, local folder or S3) and the
+HTML links to them instead, and ``email_images`` stays empty for that period.
+
+Configuration ``[emails]`` (all optional; defaults in :class:`EmailSettings`)::
+
+    images = "cid"                    # cid | hosted
+    app_url = ""                      # the call to action; default <sender.public_base_url>/app
+    founder_name = "Dora Kovács"      # signs the new-customer note
+    founder_role = "co-founder"
+    low_tasks = {weekly = 5, monthly = 15, yearly = 60}   # below: the short version
+    screenshot = true                 # sample screenshot in the emails asset's metadata
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
 
 import duckdb
 
-from report_templates.context import Links, weekly_context
-from report_templates.render import EmailRenderer
-from valuemail.config import Config
+from report_templates import i18n, visuals
+from report_templates.model import ChartImage, EmailData, Links, email_data_from_row
+from report_templates.render import EmailRenderer, RenderedEmail
+from report_templates.share_page import page_for, render_page
+from report_templates.view import Brand, Thresholds, ValueModelTexts
+from valuemail import share
+from valuemail.config import Config, ConfigError
 from valuemail.periods import Period
 from valuemail.warehouse import transaction
 
-DDL = """
+log = logging.getLogger(__name__)
+
+EMAILS_DDL = """
 CREATE TABLE IF NOT EXISTS emails (
-    campaign    VARCHAR   NOT NULL,
-    period      DATE      NOT NULL,
-    customer_id VARCHAR   NOT NULL,
-    locale      VARCHAR   NOT NULL,
-    subject     VARCHAR   NOT NULL,
-    preheader   VARCHAR   NOT NULL,
-    html_path   VARCHAR   NOT NULL,
-    text_path   VARCHAR   NOT NULL,
-    html_bytes  INTEGER   NOT NULL,
-    rendered_at TIMESTAMP NOT NULL,
+    campaign         VARCHAR   NOT NULL,
+    period           DATE      NOT NULL,
+    customer_id      VARCHAR   NOT NULL,
+    locale           VARCHAR   NOT NULL,   -- = locale_used (kept for older readers)
+    subject          VARCHAR   NOT NULL,
+    preheader        VARCHAR   NOT NULL,
+    html_path        VARCHAR   NOT NULL,
+    text_path        VARCHAR   NOT NULL,
+    html_bytes       INTEGER   NOT NULL,
+    rendered_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (campaign, period, customer_id)
 )
 """
+# columns added since the first version (ALTER … ADD COLUMN IF NOT EXISTS keeps old files working)
+EMAILS_EXTRA_COLUMNS: list[tuple[str, str]] = [
+    ("locale_requested", "VARCHAR"),   # the customer's locale tag as stored ('' when missing)
+    ("locale_used", "VARCHAR"),        # en | zh-CN | hu
+    ("locale_reason", "VARCHAR"),      # exact | region | script | language | traditional_chinese | unsupported | missing | invalid
+    ("variant", "VARCHAR"),            # new | active | low
+    ("template", "VARCHAR"),           # weekly.mjml.j2 …
+    ("share_url", "VARCHAR"),
+    ("preferences_url", "VARCHAR"),
+    ("unsubscribe_url", "VARCHAR"),    # also for the List-Unsubscribe header (RFC 8058)
+    ("image_count", "INTEGER"),        # rows in email_images
+    ("text_fallbacks", "VARCHAR"),     # value-model texts shown in English, comma-separated
+]
+EMAIL_IMAGES_DDL = """
+CREATE TABLE IF NOT EXISTS email_images (
+    campaign     VARCHAR NOT NULL,
+    period       DATE    NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    cid          VARCHAR NOT NULL,     -- Content-ID without <>; the HTML has src="cid:<cid>"
+    path         VARCHAR NOT NULL,     -- the PNG file
+    alt          VARCHAR NOT NULL,
+    content_type VARCHAR NOT NULL,     -- image/png
+    kind         VARCHAR NOT NULL,     -- weekly_activity | monthly_activity | year_months | peer_position | share_card
+    PRIMARY KEY (campaign, period, customer_id, cid)
+)
+"""
+CHARTS_DDL = """
+CREATE TABLE IF NOT EXISTS email_charts (
+    campaign    VARCHAR NOT NULL,
+    period      DATE    NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,
+    path        VARCHAR NOT NULL,
+    alt         VARCHAR NOT NULL,
+    width       INTEGER NOT NULL,     -- CSS px
+    height      INTEGER NOT NULL,
+    png_bytes   INTEGER NOT NULL,
+    drawn_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (campaign, period, customer_id, kind)
+)
+"""
+
+# A stand-in for links where none are needed (drawing charts).
+NO_LINKS = Links("https://invalid.example/p", "https://invalid.example/u", "https://invalid.example/app")
 
 
+# --------------------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
-class EmailsSummary:
-    rendered: int
-    max_html_bytes: int
-    folder: Path
-    sample_html: Path | None
+class EmailSettings:
+    brand: Brand
+    value_model: ValueModelTexts
+    thresholds: Thresholds
+    images: str = "cid"  # cid | hosted
+    app_url: str = "https://valuemail.example/app"
+    public_base_url: str = "https://valuemail.example"
+    sender_domain: str = "valuemail.example"
+    peer_min_cohort: int = 50
+    screenshot: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config) -> "EmailSettings":
+        sender = config.section("sender")
+        section = config.section("emails")
+        public = str(sender.get("public_base_url", "")).rstrip("/")
+        images = str(section.get("images", "cid"))
+        if images not in ("cid", "hosted"):
+            raise ConfigError(f"emails.images: expected 'cid' or 'hosted', got {images!r}")
+        low = dict(Thresholds().low_tasks)
+        low.update({k: int(v) for k, v in dict(section.get("low_tasks", {})).items()})
+        defaults = Brand()
+        brand = Brand(
+            product=str(sender.get("from_name", defaults.product)),
+            postal_address=str(sender.get("postal_address", "")),
+            founder_name=str(section.get("founder_name", defaults.founder_name)),
+            founder_role=str(section.get("founder_role", defaults.founder_role)),
+        )
+        segments = config.section("segments")
+        return cls(
+            brand=brand,
+            value_model=ValueModelTexts.from_value_model(config.value_model),
+            thresholds=Thresholds(low_tasks=low, new_days=int(segments.get("new_days", 30))),
+            images=images,
+            app_url=str(section.get("app_url") or f"{public}/app"),
+            public_base_url=public,
+            sender_domain=str(sender.get("from_address", "hello@valuemail.example")).rpartition("@")[2],
+            peer_min_cohort=int(segments.get("peer_min_cohort", 50)),
+            screenshot=bool(section.get("screenshot", True)),
+        )
+
+    def cta_url(self, campaign: str) -> str:
+        sep = "&" if "?" in self.app_url else "?"
+        return self.app_url + sep + urlencode({"utm_source": "valuemail", "utm_medium": "email", "utm_campaign": campaign})
+
+    def renderer(self) -> EmailRenderer:
+        return EmailRenderer(self.brand, self.value_model, self.thresholds)
 
 
+LinksFor = Callable[[str, str], tuple[str, str]]  # (customer_id, campaign) → (preferences_url, unsubscribe_url)
+
+
+def default_links(config: Config) -> LinksFor:
+    """Signed preference / unsubscribe links from the preference centre (one builder, reused)."""
+    from preference_centre.links import link_builder
+
+    builder = link_builder(config)
+    return lambda customer_id, campaign: (builder.preferences_url(customer_id), builder.unsubscribe_url(customer_id, campaign))
+
+
+# --------------------------------------------------------------------------------------- helpers
 def safe_filename(customer_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id)
 
@@ -52,54 +183,338 @@ def emails_dir(config: Config, period: Period) -> Path:
     return config.home / "emails" / period.campaign / period.key
 
 
-def how_we_counted(config: Config) -> str:
-    model = config.value_model
-    return f"minutes and money saved per task come from value model {model.version}; measured values win over defaults."
+def charts_dir(config: Config, period: Period) -> Path:
+    return config.charts_dir / period.campaign / period.key
+
+
+def content_id(kind: str, period: Period, customer_id: str, domain: str) -> str:
+    """A Content-ID unique per image and customer that reveals nothing about the customer."""
+    digest = hashlib.sha256(f"{period.campaign}|{period.key}|{customer_id}".encode()).hexdigest()[:16]
+    return f"{kind}.{digest}@{domain}"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()
+    return {r[0] for r in rows}
+
+
+def _ensure_columns(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]) -> None:
+    for name, kind in columns:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
+
+
+def _select_customers(con: duckdb.DuckDBPyConnection, period: Period, customer_ids: list[str] | None = None,
+                      eligible_only: bool = True) -> list[dict[str, Any]]:
+    """customers + customer_metrics + the lifecycle stage, read defensively (missing tables/columns are fine)."""
+    have_metrics = bool(_columns(con, "customer_metrics"))
+    seg_cols = _columns(con, "segments")
+    elig_cols = _columns(con, "eligibility")
+    cust_cols = _columns(con, "customers")
+    picks = [f"c.{col}" for col in ("customer_id", "name", "locale", "plan", "signed_up_at") if col in cust_cols]
+    joins = []
+    if have_metrics:
+        picks.append("m.* EXCLUDE (campaign, period, customer_id)")
+        joins.append("LEFT JOIN customer_metrics m ON m.customer_id = c.customer_id AND m.campaign = $campaign AND m.period = $period")
+    stage_sql = "NULL"
+    if {"campaign", "period", "customer_id", "stage"} <= seg_cols:
+        joins.append("LEFT JOIN segments s ON s.customer_id = c.customer_id AND s.campaign = $campaign AND s.period = $period")
+        stage_sql = "s.stage"
+    if "stage" in elig_cols:
+        stage_sql = f"coalesce({stage_sql}, e.stage)"
+    where = []
+    if eligible_only:
+        joins.insert(0, "JOIN eligibility e ON e.customer_id = c.customer_id AND e.campaign = $campaign AND e.period = $period")
+        where.append("e.reason = 'send'")
+    elif elig_cols:
+        joins.insert(0, "LEFT JOIN eligibility e ON e.customer_id = c.customer_id AND e.campaign = $campaign AND e.period = $period")
+    else:
+        stage_sql = stage_sql.replace(", e.stage", "")
+    params: dict[str, Any] = {"campaign": period.campaign, "period": period.start}
+    if customer_ids is not None:
+        where.append("c.customer_id IN (SELECT unnest($ids))")
+        params["ids"] = customer_ids
+    sql = (f"SELECT {', '.join(picks)}, {stage_sql} AS stage FROM customers c {' '.join(joins)} "
+           f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY c.customer_id")
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _peer_histograms(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, visuals.PeerHistogram]:
+    cols = _columns(con, "peer_distribution")
+    if not {"cohort", "bucket_edges", "counts", "metric"} <= cols:
+        return {}
+    rows = con.execute(
+        "SELECT cohort, bucket_edges, counts FROM peer_distribution WHERE campaign = ? AND period = ? AND metric = 'tasks'",
+        [period.campaign, period.start],
+    ).fetchall()
+    return {cohort: visuals.PeerHistogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
+            for cohort, edges, counts in rows}
+
+
+def _data(row: Mapping[str, Any], period: Period, settings: EmailSettings, links: Links,
+          charts: tuple[ChartImage, ...] = ()) -> EmailData:
+    return email_data_from_row(row, campaign=period.campaign, period_start=period.start, period_end=period.end,
+                               links=links, charts=charts, feature_labels=settings.value_model.features)
+
+
+def chart_kinds(campaign: str) -> tuple[str, ...]:
+    """Every chart drawn per customer: the e-mail's charts plus the share card (share page)."""
+    kinds = tuple(visuals.EMAIL_KINDS[campaign])
+    return kinds if "share_card" in kinds else kinds + ("share_card",)
+
+
+def draw_customer_charts(data: EmailData, peers: Mapping[str, visuals.PeerHistogram], settings: EmailSettings
+                         ) -> list[visuals.DrawnChart]:
+    out = []
+    for kind in chart_kinds(data.campaign):
+        drawn = visuals.draw_chart(kind, data, peer=peers.get(data.peer_cohort or ""), min_cohort=settings.peer_min_cohort,
+                                   product=settings.brand.product)
+        if drawn is not None:
+            out.append(drawn)
+    return out
+
+
+# --------------------------------------------------------------------------------------- charts
+@dataclass
+class ChartsSummary:
+    customers: int = 0
+    charts: int = 0
+    by_kind: Counter = field(default_factory=Counter)
+    folder: Path | None = None
+    sample: Path | None = None
+
+
+def render_period_charts(con: duckdb.DuckDBPyConnection, config: Config, period: Period,
+                         progress: Callable[[str], None] | None = None) -> ChartsSummary:
+    """Draw every chart of every customer who gets an e-mail; PNGs + ``email_charts`` rows."""
+    settings = EmailSettings.from_config(config)
+    folder = charts_dir(config, period)
+    rows = _select_customers(con, period)
+    peers = _peer_histograms(con, period)
+    summary = ChartsSummary(customers=len(rows), folder=folder)
+    records = []
+    for n, row in enumerate(rows, 1):
+        data = _data(row, period, settings, NO_LINKS)
+        for chart in draw_customer_charts(data, peers, settings):
+            path = folder / chart.kind / f"{safe_filename(data.customer_id)}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(chart.png)
+            records.append((period.campaign, period.start, data.customer_id, chart.kind, str(path), chart.alt,
+                            chart.width, chart.height, len(chart.png)))
+            summary.by_kind[chart.kind] += 1
+            if summary.sample is None and chart.kind != "share_card":
+                summary.sample = path
+        if progress and n % 1000 == 0:
+            progress(f"charts for {n:,} of {len(rows):,} customers")
+    summary.charts = len(records)
+    with transaction(con):
+        con.execute(CHARTS_DDL)
+        con.execute("DELETE FROM email_charts WHERE campaign = ? AND period = ?", [period.campaign, period.start])
+        if records:
+            con.executemany("INSERT INTO email_charts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", records)
+    return summary
+
+
+def _stored_charts(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, list[tuple]]:
+    if not _columns(con, "email_charts"):
+        return {}
+    out: dict[str, list[tuple]] = {}
+    for cid, kind, path, alt, width, height in con.execute(
+        "SELECT customer_id, kind, path, alt, width, height FROM email_charts WHERE campaign = ? AND period = ? ORDER BY kind",
+        [period.campaign, period.start],
+    ).fetchall():
+        out.setdefault(cid, []).append((kind, path, alt, width, height))
+    return out
+
+
+# --------------------------------------------------------------------------------------- e-mails
+@dataclass
+class EmailsSummary:
+    rendered: int = 0
+    max_html_bytes: int = 0
+    folder: Path | None = None
+    sample_html: Path | None = None
+    sample: tuple[RenderedEmail, dict[str, bytes]] | None = None  # an active-variant e-mail and its images
+    by_variant: Counter = field(default_factory=Counter)
+    by_locale: Counter = field(default_factory=Counter)
+    locale_fallbacks: Counter = field(default_factory=Counter)  # "hu-HU → hu (region)": n
+    text_fallbacks: Counter = field(default_factory=Counter)  # value-model texts shown in English
+    share_pages: int = 0
+    compiled_templates: int = 0
 
 
 def render_period_emails(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     period: Period,
-    links_for: Callable[[str], Links],
+    links_for: LinksFor | None = None,
     progress: Callable[[str], None] | None = None,
+    publisher: share.Publisher | None = None,
 ) -> EmailsSummary:
-    renderer = EmailRenderer()
+    """Render the period's e-mail of every customer whose decision is ``send``.
+
+    Writes the HTML and text files, the share pages, and the ``emails``, ``email_images`` and
+    ``share_pages`` rows.  ``links_for`` defaults to the preference centre's signed links.
+    """
+    settings = EmailSettings.from_config(config)
+    share_settings = share.ShareSettings.from_config(config)
+    publisher = publisher or share.publisher_for(config, share_settings)
+    links_for = links_for or default_links(config)
+    renderer = settings.renderer()
     folder = emails_dir(config, period)
     folder.mkdir(parents=True, exist_ok=True)
-    cur = con.execute(
-        """
-        SELECT c.customer_id, c.name, c.locale, m.tasks, m.minutes_saved, m.money_saved, m.currency, m.active_days
-        FROM eligibility e
-        JOIN customers c USING (customer_id)
-        JOIN customer_metrics m ON m.customer_id = e.customer_id AND m.campaign = e.campaign AND m.period = e.period
-        WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'
-        ORDER BY c.customer_id
-        """,
-        [period.campaign, period.start],
-    )
-    columns = [d[0] for d in cur.description]
-    sender = config.section("sender")
-    counted = how_we_counted(config)
-    rows, max_bytes, sample = [], 0, None
-    for values in cur.fetchall():
-        record = dict(zip(columns, values))
-        context = weekly_context(record, record, links_for(record["customer_id"]), sender, counted)
-        email = renderer.render("weekly", context)
-        base = folder / safe_filename(record["customer_id"])
+    rows = _select_customers(con, period)
+    stored = _stored_charts(con, period)
+    with transaction(con):
+        tokens = share.ensure_tokens(con, period, [r["customer_id"] for r in rows], share_settings)
+    summary = EmailsSummary(folder=folder)
+    email_rows, image_rows, published = [], [], []
+    cta = settings.cta_url(period.campaign)
+    for n, row in enumerate(rows, 1):
+        customer_id = str(row["customer_id"])
+        token = tokens[customer_id]
+        share_url = share_settings.url(token)
+        preferences_url, unsubscribe_url = links_for(customer_id, period.campaign)
+        charts, png_for_page = [], None
+        for kind, path, alt, width, height in stored.get(customer_id, ()):
+            if kind == "share_card":
+                png_for_page = Path(path).read_bytes() if Path(path).exists() else None
+            if settings.images == "hosted":
+                key = f"{token}/{kind}.png"
+                if kind != "share_card" and Path(path).exists():
+                    publisher.put(key, Path(path).read_bytes(), "image/png")
+                src = f"{share_url}{'card' if kind == 'share_card' else kind}.png"
+            else:
+                src = "cid:" + content_id(kind, period, customer_id, settings.sender_domain)
+            charts.append(ChartImage(kind, src, alt, width, height, path))
+        links = Links(preferences_url, unsubscribe_url, cta, share_url)
+        data = _data(row, period, settings, links, tuple(charts))
+        email = renderer.render(data)
+        # the share page: first name + own numbers, the share card as its image
+        card = next((c for c in charts if c.kind == "share_card"), None)
+        page, page_locale = page_for(
+            data, settings.brand, settings.value_model, url=share_url, home_url=settings.public_base_url,
+            image_url=f"{share_url}card.png" if png_for_page else "", image_alt=card.alt if card else "")
+        location = share.publish_page(publisher, token, render_page(page, page_locale, settings.brand), png_for_page)
+        published.append((customer_id, location, page_locale))
+        # files and rows
+        base = folder / safe_filename(customer_id)
         html_path, text_path = base.with_suffix(".html"), base.with_suffix(".txt")
         html_path.write_text(email.html, encoding="utf-8")
         text_path.write_text(email.text, encoding="utf-8")
-        size = len(email.html.encode("utf-8"))
-        max_bytes = max(max_bytes, size)
-        sample = sample or html_path
-        rows.append((period.campaign, period.start, record["customer_id"], email.locale, email.subject, email.preheader,
-                     str(html_path), str(text_path), size))
-        if progress and len(rows) % 1000 == 0:
-            progress(f"rendered {len(rows)} e-mails")
+        size = email.html_bytes
+        inline = [img for img in email.images if img.cid] if settings.images == "cid" else []
+        for img in inline:
+            image_rows.append((period.campaign, period.start, customer_id, img.cid, img.path, img.alt, "image/png", img.kind))
+        email_rows.append((
+            period.campaign, period.start, customer_id, email.locale_used, email.subject, email.preheader,
+            str(html_path), str(text_path), size,
+            email.locale_requested, email.locale_used, email.locale_reason, email.variant, email.template,
+            share_url, preferences_url, unsubscribe_url, len(inline), ",".join(email.fallbacks) or None,
+        ))
+        summary.max_html_bytes = max(summary.max_html_bytes, size)
+        summary.by_variant[email.variant] += 1
+        summary.by_locale[email.locale_used] += 1
+        if email.locale_reason != "exact":
+            summary.locale_fallbacks[f"{email.locale_requested or '(none)'} → {email.locale_used} ({email.locale_reason})"] += 1
+        for key in email.fallbacks:
+            summary.text_fallbacks[f"{email.locale_used}: {key}"] += 1
+        if summary.sample_html is None:
+            summary.sample_html = html_path
+        if summary.sample is None and email.variant == "active" and email.images:
+            summary.sample = (email, {img.cid: Path(img.path).read_bytes() for img in inline if Path(img.path).exists()})
+        if progress and n % 1000 == 0:
+            progress(f"rendered {n:,} of {len(rows):,} e-mails")
+    if summary.sample is None and email_rows:
+        summary.sample = (email, {})  # noqa: F821 - the last one rendered
     with transaction(con):
-        con.execute(DDL)
+        con.execute(EMAILS_DDL)
+        _ensure_columns(con, "emails", EMAILS_EXTRA_COLUMNS)
+        con.execute(EMAIL_IMAGES_DDL)
         con.execute("DELETE FROM emails WHERE campaign = ? AND period = ?", [period.campaign, period.start])
-        if rows:
-            con.executemany("INSERT INTO emails VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
-    return EmailsSummary(rendered=len(rows), max_html_bytes=max_bytes, folder=folder, sample_html=sample)
+        con.execute("DELETE FROM email_images WHERE campaign = ? AND period = ?", [period.campaign, period.start])
+        if email_rows:
+            con.executemany(
+                "INSERT INTO emails (campaign, period, customer_id, locale, subject, preheader, html_path, text_path, "
+                "html_bytes, rendered_at, locale_requested, locale_used, locale_reason, variant, template, share_url, "
+                "preferences_url, unsubscribe_url, image_count, text_fallbacks) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                email_rows,
+            )
+        if image_rows:
+            con.executemany("INSERT INTO email_images VALUES (?, ?, ?, ?, ?, ?, ?, ?)", image_rows)
+        share.record_published(con, period, published)
+    summary.rendered = len(email_rows)
+    summary.share_pages = len(published)
+    summary.compiled_templates = renderer.compiled_shapes
+    return summary
+
+
+# --------------------------------------------------------------------------------------- preview
+@dataclass
+class Preview:
+    email: RenderedEmail
+    data: EmailData
+    images: dict[str, bytes]  # cid → PNG
+    eligibility: str | None  # the customer's decision for the period (None: not decided yet)
+    has_metrics: bool
+
+
+def preview_email(con: duckdb.DuckDBPyConnection, config: Config, period: Period, customer_id: str,
+                  links_for: LinksFor | None = None) -> Preview:
+    """Render one customer's e-mail for the period without writing anything (charts drawn in memory).
+
+    Works for any customer, eligible or not (an analyst wants to see what they *would* get).
+    """
+    settings = EmailSettings.from_config(config)
+    rows = _select_customers(con, period, [customer_id], eligible_only=False)
+    if not rows:
+        raise LookupError(f"no customer {customer_id!r} in the warehouse")
+    row = rows[0]
+    reason = None
+    if _columns(con, "eligibility"):
+        hit = con.execute("SELECT reason FROM eligibility WHERE campaign = ? AND period = ? AND customer_id = ?",
+                          [period.campaign, period.start, customer_id]).fetchone()
+        reason = hit[0] if hit else None
+    has_metrics = row.get("tasks") is not None
+    share_settings = share.ShareSettings.from_config(config)
+    token = None
+    if _columns(con, "share_pages"):
+        hit = con.execute("SELECT token FROM share_pages WHERE campaign = ? AND period = ? AND customer_id = ?",
+                          [period.campaign, period.start, customer_id]).fetchone()
+        token = hit[0] if hit else None
+    share_url = share_settings.url(token or "preview")
+    try:
+        preferences_url, unsubscribe_url = (links_for or default_links(config))(customer_id, period.campaign)
+    except (ImportError, ConfigError, ValueError) as exc:  # preview must work without the preference centre
+        log.warning("preference links unavailable (%s): previewing with placeholders", exc)
+        preferences_url = f"{settings.public_base_url}/p/preview"
+        unsubscribe_url = f"{settings.public_base_url}/u/preview"
+    data = _data(row, period, settings, NO_LINKS)
+    drawn = draw_customer_charts(data, _peer_histograms(con, period), settings)
+    charts, images = [], {}
+    for chart in drawn:
+        cid = content_id(chart.kind, period, customer_id, settings.sender_domain)
+        charts.append(ChartImage(chart.kind, "cid:" + cid, chart.alt, chart.width, chart.height, None))
+        images[cid] = chart.png
+    data = replace(data, links=Links(preferences_url, unsubscribe_url, settings.cta_url(period.campaign), share_url),
+                   charts=tuple(charts))
+    email = settings.renderer().render(data)
+    used = {img.cid for img in email.images if img.cid}
+    return Preview(email, data, {cid: png for cid, png in images.items() if cid in used}, reason, has_metrics)
+
+
+def mime_for(config: Config, email: RenderedEmail, to_name: str, to_address: str, images: Mapping[str, bytes],
+             unsubscribe_url: str | None = None) -> bytes:
+    """A complete message (bytes) for a rendered e-mail — what delivery sends (used by preview)."""
+    from report_templates.mime_skeleton import InlinePart, MimeSkeleton
+
+    sender = config.section("sender")
+    skeleton = MimeSkeleton(from_name=str(sender.get("from_name", "valuemail")),
+                            from_address=str(sender.get("from_address", "hello@valuemail.example")),
+                            reply_to=str(sender.get("reply_to") or "") or None,
+                            list_id=str(sender.get("list_id") or "") or None)
+    parts = [InlinePart(img.cid, images[img.cid], f"{img.kind}.png") for img in email.images if img.cid in images]
+    return skeleton.render(to_name=to_name, to_address=to_address, subject=email.subject, text=email.text,
+                           html=email.html, images=parts, list_unsubscribe=unsubscribe_url)

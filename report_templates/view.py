@@ -1,0 +1,500 @@
+"""From :class:`EmailData` to what a template shows: the *shape* and the per-customer *values*.
+
+Pure code.  The shape decides the layout (campaign, language, variant, how many rows each
+optional block has) and is the compile-cache key; the values are the customer's strings, every
+one already formatted for the language (numbers, money, durations, dates via
+:class:`i18n.Localizer`) and every one plain text — escaping happens when they go into HTML.
+
+Optional content is *data-driven* wherever possible: the highlights and the stat tiles are
+lists of (label, value) rows, so the shape only records how many rows there are, not which.
+That keeps the number of compiled templates small (a few dozen per campaign and language).
+
+This runs once per customer, so it is written for speed: caches for the phrases that depend on
+a number ("137 tasks"), one regex per link check, a tuple as the shape.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Mapping, NamedTuple
+
+from report_templates import i18n
+from report_templates.i18n import Localizer, LocaleChoice
+from report_templates.model import EmailData, first_name
+
+SUBJECT_MAX = 50
+PREHEADER_MAX = 110
+MAX_FEATURES = 3
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalog without translating it here (Babel extracts ``N_``)."""
+    return message
+
+
+FOUNDER_ROLE = N_("co-founder")
+
+
+# ------------------------------------------------------------------------------- links
+class UnsafeLinkError(ValueError):
+    """A link that must not go into an e-mail: not https, or malformed."""
+
+
+# scheme, a host (letters, digits, dots, dashes; no user:password@), optional port, then a path /
+# query / fragment without spaces, quotes, angle brackets, backslashes or control characters
+_HTTPS_URL = re.compile(r"https://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#][^\s\"'<>\\`\x00-\x1f\x7f]*)?")
+_CID_SRC = re.compile(r"cid:[A-Za-z0-9._\-]+@[A-Za-z0-9.\-]+")
+
+
+def check_url(url: str | None, what: str) -> str:
+    """Return ``url`` if it is an absolute ``https://`` URL; raise :class:`UnsafeLinkError` otherwise.
+
+    Refused: any other scheme (``http:``, ``javascript:``, ``data:``, ``mailto:``), credentials
+    in the URL, spaces, quotes, angle brackets, backslashes and control characters.
+    """
+    if isinstance(url, str) and _HTTPS_URL.fullmatch(url):
+        return url
+    if not isinstance(url, str) or not url:
+        raise UnsafeLinkError(f"{what}: missing link")
+    raise UnsafeLinkError(f"{what}: only plain https:// links may go into an e-mail, got {url[:80]!r}")
+
+
+def check_src(src: str, what: str) -> str:
+    """An image source: ``cid:<id>@<domain>`` (an inline part) or an https URL."""
+    if isinstance(src, str) and src.startswith("cid:"):
+        if not _CID_SRC.fullmatch(src):
+            raise UnsafeLinkError(f"{what}: malformed content id {src[:80]!r}")
+        return src
+    return check_url(src, what)
+
+
+# ------------------------------------------------------------------------------- static facts
+@dataclass(frozen=True)
+class Colours:
+    """The e-mail palette (the charts' palette, see charts/theme.py, plus light surfaces)."""
+
+    page: str = "#F1F0FA"  # page background (and the hidden preheader's colour)
+    card: str = "#FFFFFF"
+    ink: str = "#1E1B4B"  # headings and numbers on white (charts' NIGHT, 15:1)
+    body: str = "#2E2B55"  # body text on white (12:1)
+    muted: str = "#5E5A86"  # secondary text on white (6.5:1)
+    rule: str = "#E6E3F5"
+    night: str = "#1E1B4B"  # hero card (same as the charts' card, so the PNGs sit on it)
+    night_deep: str = "#13103A"
+    pill: str = "#2C2868"
+    on_night: str = "#FFFFFF"
+    on_night_muted: str = "#C7C4F2"  # 9.4:1 on night
+    teal: str = "#2DD4BF"
+    amber: str = "#FBBF24"
+    coral: str = "#FB7185"
+    violet: str = "#A78BFA"
+    button: str = "#4F46E5"  # white text 6.3:1
+    link: str = "#4338CA"
+    bar: str = "#2DD4BF"
+
+
+@dataclass(frozen=True)
+class Brand:
+    """The sender's static facts (from the ``[sender]`` and ``[emails]`` configuration)."""
+
+    product: str = "valuemail"
+    postal_address: str = ""
+    founder_name: str = "Dora Kovács"
+    founder_role: str = FOUNDER_ROLE  # English; translated by the catalog
+    colours: Colours = field(default_factory=Colours)
+
+
+@dataclass(frozen=True)
+class ValueModelTexts:
+    """The English feature labels and "how we counted" sentences of one value-model version."""
+
+    version: str
+    features: Mapping[str, str]  # event_type → label
+    explain: Mapping[str, str]  # event_type → one sentence
+
+    @classmethod
+    def from_value_model(cls, model) -> "ValueModelTexts":
+        return cls(
+            version=model.version,
+            features={k: ev.feature for k, ev in model.events.items()},
+            explain={k: ev.explain for k, ev in model.events.items()},
+        )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Below ``low_tasks[campaign]`` tasks a customer gets the short version; new = signed up
+    less than ``new_days`` before the period ended (used only when segments has no stage)."""
+
+    low_tasks: Mapping[str, int] = field(default_factory=lambda: {"weekly": 5, "monthly": 15, "yearly": 60})
+    new_days: int = 30
+    streak_min_weeks: int = 2
+    peer_min_percentile: float = 50.0  # "more tasks than X%" is only said when X ≥ this
+
+    def __hash__(self) -> int:  # frozen dataclass with a dict field
+        return hash((tuple(sorted(self.low_tasks.items())), self.new_days, self.streak_min_weeks))
+
+
+# ------------------------------------------------------------------------------- shape
+class Shape(NamedTuple):
+    """Everything that changes the *layout* of an e-mail (the compile-cache key)."""
+
+    campaign: str
+    locale: str
+    variant: str  # new | active | low
+    period_start: date
+    period_end: date
+    empty: bool  # no tasks at all in the period
+    has_change: bool  # a comparison with the previous period
+    n_tiles: int  # stat tiles (0–3)
+    charts: tuple  # chart kinds shown, in order
+    n_highlights: int  # highlight rows (label + value)
+    n_features: int  # top-feature rows (0–3)
+    n_explain: int  # "how we counted" lines (0–3)
+    has_share: bool
+    has_money_note: bool  # money saved includes time valued at the customer's hourly rate
+    has_workdays: bool  # yearly: "that's N working days"
+    has_best_month: bool  # yearly
+
+
+@dataclass
+class View:
+    shape: Shape
+    values: dict[str, str]
+    locale: LocaleChoice
+    images: tuple
+    fallbacks: tuple[str, ...]
+
+
+def choose_variant(data: EmailData, thresholds: Thresholds) -> str:
+    """``new`` (onboarding, founder's note), ``low`` (short version) or ``active`` (full stats)."""
+    if data.variant:
+        return data.variant
+    stage = data.stage
+    if stage is None and data.signed_up_at is not None:
+        end = datetime(data.period_end.year, data.period_end.month, data.period_end.day)
+        signed = data.signed_up_at.replace(tzinfo=None)
+        stage = "new" if timedelta(0) <= end - signed <= timedelta(days=thresholds.new_days) else None
+    if stage in ("new", "prospect"):
+        return "new"
+    if stage in ("lapsed", "churned", "seasonal"):
+        return "low"
+    if data.tasks < thresholds.low_tasks.get(data.campaign, 1):
+        return "low"
+    return "active"
+
+
+def fit(limit: int, *candidates: str) -> str:
+    """The first candidate of at most ``limit`` characters (the last one is cut if none fits)."""
+    for text in candidates:
+        if text and len(text) <= limit:
+            return text
+    last = [c for c in candidates if c][-1]
+    return last[: limit - 1].rstrip() + "…"
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _label(text: str, limit: int) -> str:
+    """A value-model text (configuration, trusted but not assumed tidy): one line, bounded."""
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class _Phrases:
+    """Per-language caches of the strings that depend on one number or one key."""
+
+    __slots__ = ("loc", "cache")
+
+    def __init__(self, loc: Localizer):
+        self.loc = loc
+        self.cache: dict[tuple, str] = {}
+
+    def plural(self, singular: str, plural: str, n: int) -> str:
+        key = (singular, n)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.loc.ngettext(singular, plural, n) % {"n": self.loc.format_int(n)}
+            if len(self.cache) < 50_000:
+                self.cache[key] = hit
+        return hit
+
+    def vm(self, event_type: str, kind: str, english: str, limit: int) -> tuple[str, bool]:
+        """(text in this language, whether it fell back to English)."""
+        key = ("vm", event_type, kind, english)
+        hit = self.cache.get(key)
+        if hit is None:
+            text = self.loc.value_model_text(event_type, kind, english)
+            fell_back = self.loc.locale != i18n.DEFAULT_LOCALE and text == english and bool(english)
+            hit = self.cache[key] = (_label(text, limit), fell_back)
+        return hit
+
+
+_PHRASES: dict[str, _Phrases] = {}
+# slot names, built once (f-strings per customer add up)
+_TILE_KEYS = tuple((f"tile_{i}_value", f"tile_{i}_label") for i in range(1, 4))
+_FEATURE_KEYS = tuple((f"feature_{i}", f"feature_{i}_phrase", f"feature_{i}_pct", f"feature_{i}_rest") for i in range(1, 4))
+_EXPLAIN_KEYS = tuple((f"explain_{i}", f"explain_{i}_feature") for i in range(1, 4))
+_HL_KEYS = tuple((f"hl_{i}_label", f"hl_{i}_value") for i in range(1, 10))
+_CHART_KEYS = {kind: (f"chart_{kind}_src", f"chart_{kind}_alt") for kind in
+               ("weekly_activity", "monthly_activity", "year_months", "peer_position", "share_card")}
+_PCT = tuple(str(i) for i in range(101))
+
+
+def _phrases(loc: Localizer) -> _Phrases:
+    p = _PHRASES.get(loc.locale)
+    if p is None:
+        p = _PHRASES[loc.locale] = _Phrases(loc)
+    return p
+
+
+def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: Thresholds) -> View:  # noqa: C901, PLR0912, PLR0915 - one flat list of blocks
+    """The shape and the formatted values of one customer's e-mail."""
+    choice = i18n.choose_locale(data.locale)
+    loc: Localizer = i18n.localizer(choice.used)
+    ph = _phrases(loc)
+    _ = loc.gettext
+    ngettext = ph.plural
+    fmt = loc.format_int
+    campaign = data.campaign
+    weekly, yearly = campaign == "weekly", campaign == "yearly"
+    variant = choose_variant(data, thresholds)
+    tasks = data.tasks
+    empty = tasks == 0
+    name = first_name(data.name, choice.requested or choice.used)
+    product = brand.product
+    values: dict[str, str] = {}
+    fallbacks: list[str] = []
+
+    # --- headline -----------------------------------------------------------------------------
+    time_saved = loc.format_minutes(data.minutes_saved)
+    tasks_phrase = ngettext("%(n)s task", "%(n)s tasks", tasks)
+    values["time_saved"] = time_saved
+    values["tasks_phrase"] = tasks_phrase
+    values["greeting"] = _("Hi %(name)s,") % {"name": name} if name else _("Hi there,")
+    has_active_days = data.active_days > 0 and not empty  # 0 with tasks: "not computed", not a fact
+
+    # --- change vs the previous period ---------------------------------------------------------
+    has_change = False
+    if not empty and variant != "low":
+        pct = data.tasks_change_pct
+        if pct is None and data.prev_tasks:
+            pct = (tasks - data.prev_tasks) * 100.0 / data.prev_tasks
+        if pct is not None and data.prev_tasks != 0:
+            last = _("last week") if weekly else _("last year") if yearly else _("last month")
+            rounded = int(round(pct))
+            share = loc.format_percent(abs(rounded))
+            if rounded > 0:
+                values["change"] = "▲ " + _("%(pct)s more tasks than %(last)s") % {"pct": share, "last": last}
+            elif rounded < 0:
+                values["change"] = "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
+            else:
+                values["change"] = _("As many tasks as %(last)s") % {"last": last}
+            has_change = True
+
+    # --- stat tiles ------------------------------------------------------------------------------
+    features = list(data.top_features[:MAX_FEATURES]) if not empty else []
+    feature_labels: list[str] = []
+    for f in features:
+        label, fell_back = ph.vm(f.event_type, "feature", vm.features.get(f.event_type, f.feature), 60)
+        feature_labels.append(label)
+        if fell_back:
+            fallbacks.append(f"value_model.{f.event_type}.feature")
+    tiles: list[tuple[str, str]] = []
+    if not empty and variant != "low":
+        tiles.append((fmt(tasks), loc.ngettext("task", "tasks", tasks)))
+        if has_active_days:
+            tiles.append((fmt(data.active_days), loc.ngettext("active day", "active days", data.active_days)))
+        if data.money_saved > 0:
+            label = _("saved in value") if data.money_from_time else _("saved in costs")
+            tiles.append((loc.format_money(data.money_saved, data.currency), label))
+        elif features:
+            tiles.append((fmt(features[0].tasks), feature_labels[0]))
+    for (kv, kl), (value, label) in zip(_TILE_KEYS, tiles):
+        values[kv] = value
+        values[kl] = label
+
+    # --- the short version's sentence --------------------------------------------------------------
+    if empty:
+        values["summary"] = _("Automations you switch on keep working while you do something else. Pick one of your everyday chores and let it run for you.")
+        values["empty_line"] = (_("No tasks ran for you this week.") if weekly else _("No tasks ran for you this year.")
+                                if yearly else _("No tasks ran for you this month."))
+    elif variant == "low":
+        if has_active_days:
+            period_days = (data.period_end - data.period_start).days
+            days = loc.ngettext("on %(n)s of %(total)s day", "on %(n)s of %(total)s days", period_days) % {
+                "n": fmt(data.active_days), "total": fmt(period_days)}
+            sentence = (_("A quieter week: %(product)s ran %(tasks)s %(days)s.") if weekly
+                        else _("A quieter year: %(product)s ran %(tasks)s %(days)s.") if yearly
+                        else _("A quieter month: %(product)s ran %(tasks)s %(days)s."))
+            values["summary"] = sentence % {"product": product, "tasks": tasks_phrase, "days": days}
+        else:
+            sentence = (_("A quieter week: %(product)s ran %(tasks)s.") if weekly
+                        else _("A quieter year: %(product)s ran %(tasks)s.") if yearly
+                        else _("A quieter month: %(product)s ran %(tasks)s."))
+            values["summary"] = sentence % {"product": product, "tasks": tasks_phrase}
+
+    # --- top features and how we counted -------------------------------------------------------------
+    top = features[0].tasks if features else 0
+    for (k_label, k_phrase, k_pct, k_rest), f, label in zip(_FEATURE_KEYS, features, feature_labels):
+        pct = max(4, min(100, round(f.tasks * 100 / top))) if top else 0
+        values[k_label] = label
+        values[k_phrase] = ngettext("%(n)s task", "%(n)s tasks", f.tasks)
+        values[k_pct] = _PCT[pct]
+        values[k_rest] = _PCT[100 - pct]
+    n_explain = 0
+    for f, label in zip(features, feature_labels):
+        english = vm.explain.get(f.event_type)
+        if not english:
+            continue
+        text, fell_back = ph.vm(f.event_type, "explain", english, 300)
+        if fell_back:
+            fallbacks.append(f"value_model.{f.event_type}.explain")
+        k_text, k_feature = _EXPLAIN_KEYS[n_explain]
+        n_explain += 1
+        values[k_text] = text
+        values[k_feature] = label
+
+    has_money_note = bool(not empty and variant != "low" and data.money_saved > 0 and data.money_from_time
+                          and data.hourly_rate)
+    if has_money_note:
+        values["money_note"] = _("Money saved includes the time saved, valued at your hourly rate of %(rate)s.") % {
+            "rate": loc.format_money(data.hourly_rate, data.currency)}
+
+    # --- highlights (label, value) rows ------------------------------------------------------------------
+    highlights: list[tuple[str, str]] = []
+    charts = {c.kind: c for c in data.charts} if data.charts else {}
+    peer_chart = charts.get("peer_position") if (data.tasks_percentile is not None and not empty) else None
+    if not empty and variant != "low":
+        busiest_day, busiest_tasks = data.busiest_day, data.busiest_day_tasks
+        if busiest_day is None and data.daily_tasks:
+            daily = data.daily_tasks
+            best = max(range(len(daily)), key=daily.__getitem__)
+            if daily[best] > 0:
+                busiest_day, busiest_tasks = data.period_start + timedelta(days=best), daily[best]
+        if busiest_day and busiest_tasks and data.period_start <= busiest_day < data.period_end:
+            day = loc.format_date(busiest_day) if yearly else loc.format_day(busiest_day)
+            values["busiest_weekday"] = loc.weekday_names[busiest_day.weekday()]
+            highlights.append((_("Biggest day") if yearly else _("Busiest day"),
+                               _("%(day)s · %(tasks)s") % {"day": day, "tasks": ngettext("%(n)s task", "%(n)s tasks", busiest_tasks)}))
+        percentile = data.tasks_percentile
+        has_peer = percentile is not None and percentile >= thresholds.peer_min_percentile
+        if has_peer and peer_chart is None:  # with the chart, its headline already says it
+            highlights.append((_("Compared with others"),
+                               _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
+        if not has_peer:
+            peer_chart = None
+        if data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
+            highlights.append((_("Streak"), _("Active %(streak)s") % {
+                "streak": ngettext("%(n)s week in a row", "%(n)s weeks in a row", data.streak_weeks)}))
+        if data.milestones:
+            highlights.append((_("Milestone"), _("You passed %(milestone)s") % {
+                "milestone": ngettext("%(n)s task since you started", "%(n)s tasks since you started", max(data.milestones))}))
+        first_use = next((e for e in data.first_uses if e in vm.features), None)
+        if first_use:
+            label, _fb = ph.vm(first_use, "feature", vm.features[first_use], 60)
+            highlights.append((_("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
+        if data.money_other:
+            highlights.append((_("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
+        if yearly and data.lifetime_tasks and data.lifetime_tasks > tasks:
+            highlights.append((_("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
+                                                           data.lifetime_tasks)))
+    for (kl, kv), (label, value) in zip(_HL_KEYS, highlights):
+        values[kl] = label
+        values[kv] = value
+
+    # --- yearly extras ------------------------------------------------------------------------------------
+    has_workdays = has_best_month = False
+    if yearly and not empty:
+        workdays = int(data.minutes_saved // 480)
+        if workdays > 0:
+            has_workdays = True
+            values["workdays"] = loc.ngettext("That’s %(n)s full working day (8 hours each).",
+                                              "That’s %(n)s full working days (8 hours each).", workdays) % {"n": fmt(workdays)}
+        months = data.monthly_tasks
+        if len(months) == 12 and max(months) > 0:
+            best = max(range(12), key=months.__getitem__)
+            has_best_month = True
+            values["best_month"] = _("Best month: %(month)s, %(tasks)s") % {
+                "month": loc.month_names[best], "tasks": ngettext("%(n)s task", "%(n)s tasks", months[best])}
+
+    # --- charts -------------------------------------------------------------------------------------------
+    chart_kinds: list[str] = []
+    images = []
+    if not empty and variant != "low" and data.charts:
+        wanted = ("year_months", "peer_position", "share_card") if yearly else (
+            ("weekly_activity", "peer_position") if weekly else ("monthly_activity", "peer_position"))
+        for kind in wanted:
+            chart = peer_chart if kind == "peer_position" else charts.get(kind)
+            if chart is None:
+                continue
+            k_src, k_alt = _CHART_KEYS[kind]
+            values[k_src] = check_src(chart.src, "chart")
+            values[k_alt] = _label(chart.alt, 400)
+            chart_kinds.append(kind)
+            images.append(chart)
+
+    # --- links --------------------------------------------------------------------------------------------
+    links = data.links
+    values["cta_url"] = check_url(links.cta_url, "call-to-action link")
+    pref = values["preferences_url"] = check_url(links.preferences_url, "preferences link")
+    values["unsubscribe_url"] = check_url(links.unsubscribe_url, "unsubscribe link")
+    values["feedback_base"] = pref + ("&" if "?" in pref else "?") + "nps="
+    has_share = bool(links.share_url) and not empty
+    if has_share:
+        values["share_url"] = check_url(links.share_url, "share-page link")
+
+    # --- subject and preheader ------------------------------------------------------------------------------
+    values["subject"] = _subject(data, variant, name, time_saved, loc, product)
+    values["preheader"] = _preheader(data, tasks_phrase, values.get("busiest_weekday"), feature_labels, loc)
+
+    shape = Shape(
+        campaign, choice.used, variant, data.period_start, data.period_end, empty, has_change, len(tiles),
+        tuple(chart_kinds), len(highlights), len(features), n_explain, has_share, has_money_note, has_workdays,
+        has_best_month,
+    )
+    return View(shape, values, choice, tuple(images), tuple(dict.fromkeys(fallbacks)))
+
+
+def _subject(data: EmailData, variant: str, name: str, time_saved: str, loc: Localizer, product: str) -> str:
+    _ = loc.gettext
+    campaign = data.campaign
+    t = {"name": name, "time": time_saved, "year": str(data.period_start.year), "product": product,
+         "month": loc.month_names[data.period_start.month - 1]}
+    if data.tasks == 0:
+        generic = (_("Your week with %(product)s") if campaign == "weekly" else _("Your month with %(product)s")
+                   if campaign == "monthly" else _("Your %(year)s with %(product)s"))
+        return fit(SUBJECT_MAX, generic % t)
+    if campaign == "weekly":
+        if variant == "new":
+            named, plain, short = (_("%(name)s, your first week: %(time)s saved"), _("Your first week: %(time)s saved"),
+                                   _("%(time)s saved this week"))
+        else:
+            named, plain, short = (_("%(name)s, you saved %(time)s this week"), _("You saved %(time)s this week"),
+                                   _("%(time)s saved this week"))
+    elif campaign == "monthly":
+        named, plain, short = (_("%(name)s, %(month)s: %(time)s saved"), _("Your %(month)s: %(time)s saved"),
+                               _("%(time)s saved this month"))
+    else:
+        named, plain, short = (_("%(name)s, your %(year)s Wrapped: %(time)s saved"), _("Your %(year)s Wrapped: %(time)s saved"),
+                               _("Your %(year)s Wrapped is here"))
+    if name:
+        return fit(SUBJECT_MAX, named % t, plain % t, short % t)
+    return fit(SUBJECT_MAX, plain % t, short % t)
+
+
+def _preheader(data: EmailData, tasks_phrase: str, busiest_weekday: str | None, feature_labels: list[str], loc: Localizer) -> str:
+    _ = loc.gettext
+    if not data.tasks:
+        return fit(PREHEADER_MAX, _("No tasks this time. Here is how to get the most out of your account."))
+    parts = [tasks_phrase + " " + _("done for you")]
+    if busiest_weekday and data.campaign != "yearly":
+        parts.append(_("busiest day: %(day)s") % {"day": busiest_weekday})
+    if feature_labels:
+        parts.append(_("top: %(feature)s") % {"feature": feature_labels[0]})
+    return fit(PREHEADER_MAX, _(" · ").join(parts), parts[0])
