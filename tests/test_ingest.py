@@ -142,6 +142,10 @@ def test_classify_by_columns():
     assert classify(["customer_id", "email", "signed_up_at", "locale"]) == "customers"
     assert classify(["customer_id", "email"]) is None
     assert classify(["customer_id", "occurred_at", "event_type", "email", "signed_up_at"]) is None
+    # NDJSON leaves out empty fields: a file whose lines all lack customer_id is still events.
+    assert classify(["event_id", "occurred_at"], sparse=True) == "events"
+    assert classify(["customer_id", "email"], sparse=True) == "customers"
+    assert classify(["customer_id", "occurred_at", "email"], sparse=True) is None
 
 
 # --------------------------------------------------------------------------------------

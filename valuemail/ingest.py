@@ -14,7 +14,9 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
    same bytes (under any name, local or S3) are never read twice.
 3. **Recognise** the file by its columns: events need ``customer_id``, ``occurred_at`` and
    ``event_type``; customers need ``customer_id``, ``email`` and ``signed_up_at``.
-   Anything else raises :class:`IngestError` naming the file and the columns found.
+   (NDJSON writers leave out empty fields, so there one column only events — or only
+   customers — have is enough.)  Anything else raises :class:`IngestError` naming the file
+   and the columns found.
 4. **Stage**: one ``INSERT … SELECT`` reads the file into a TEMP staging table, parsing
    every field, computing at most one check code per row (the first failing check), a
    readable reason and — for bad rows only — the raw row as JSON.  CSV is read with
@@ -417,9 +419,22 @@ def _ndjson_reader(path: Path, extra: str = "") -> str:
             f"escape = '', header = false, auto_detect = false{extra})")
 
 
-def classify(columns: Iterable[str]) -> str | None:
+_EVENT_ONLY = frozenset(EVENT_COLUMNS) - frozenset(CUSTOMER_COLUMNS) - {"event_id"}
+_CUSTOMER_ONLY = frozenset(CUSTOMER_COLUMNS) - frozenset(EVENT_COLUMNS)
+
+
+def classify(columns: Iterable[str], sparse: bool = False) -> str | None:
+    """``"events"``, ``"customers"`` or None (unrecognised or ambiguous).
+
+    A file is recognised by its columns: all of EVENT_SIGNATURE, or all of
+    CUSTOMER_SIGNATURE.  ``sparse`` (NDJSON, where writers leave out empty fields, so a
+    missing key is a missing value): any column only one kind has, and none of the other's.
+    """
     names = set(columns)
-    is_events, is_customers = EVENT_SIGNATURE <= names, CUSTOMER_SIGNATURE <= names
+    if sparse:
+        is_events, is_customers = bool(names & _EVENT_ONLY), bool(names & _CUSTOMER_ONLY)
+    else:
+        is_events, is_customers = EVENT_SIGNATURE <= names, CUSTOMER_SIGNATURE <= names
     if is_events and not is_customers:
         return "events"
     if is_customers and not is_events:
@@ -460,7 +475,7 @@ def inspect_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str
             raise IngestError(f"{name}: column {key!r} appears twice (columns found: "
                               f"{', '.join(o for o, _ in found)})", source_file=name)
         columns.setdefault(key, (original, duck_type))
-    kind = classify(columns)
+    kind = classify(columns, sparse=fmt == "ndjson")
     if kind is None:
         shown = ", ".join(o for o, _ in found[:30]) or "(none)"
         raise IngestError(
@@ -816,9 +831,10 @@ def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, file_idx: i
     without the rejected ones; good row ``k`` really is row ``k + #{i : r_i - i < k}`` for the
     rejected rows ``r_1 < r_2 < …`` — an ASOF join on ``g_i = r_i - i``.
     """
-    exists = con.execute(
-        f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{_REJECTS}'").fetchone()[0]
-    if not exists:
+    try:
+        if not con.execute(f"SELECT count(*) FROM {_REJECTS}").fetchone()[0]:
+            return
+    except duckdb.CatalogException:  # the reader creates the table only when it rejects a line
         return
     header = 1 if shape.fmt == "csv" else 0
     con.execute(f"""
@@ -1096,9 +1112,9 @@ def _parse_bytes(text: str) -> float | None:
 @contextmanager
 def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterator[None]:
     """UTC session time zone, file-order scans, bounded memory — restored afterwards."""
-    saved = dict(con.execute(
-        "SELECT name, value FROM duckdb_settings() WHERE name IN ('TimeZone', 'preserve_insertion_order', 'memory_limit')"
-    ).fetchall())
+    names = ("TimeZone", "preserve_insertion_order", "memory_limit")
+    saved = dict(zip(names, con.execute(
+        "SELECT " + ", ".join(f"current_setting({sql_str(n)})" for n in names)).fetchone()))
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
     if settings.memory_limit:
@@ -1108,9 +1124,8 @@ def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterat
     try:
         yield
     finally:
-        for name in ("TimeZone", "preserve_insertion_order", "memory_limit"):
-            if name in saved:
-                con.execute(f"SET {name} = {sql_str(saved[name])}")
+        for name in names:
+            con.execute(f"SET {name} = {sql_str(str(saved[name]).lower() if name == 'preserve_insertion_order' else saved[name])}")
         for table in (_STAGE, _FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids", "_vm_ingest_rejected", "_vm_ingest_cust"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
