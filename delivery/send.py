@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS delivery_runs (
 @dataclass(frozen=True)
 class SendSettings:
     batch_size: int = 500
-    max_attempts: int = 3
+    max_attempts: int = 5
     domain_cap: int = 20
     cap_exempt: tuple[str, ...] = ()
     recheck_chunk: int = 20
@@ -86,14 +86,14 @@ class SendSettings:
     journal_fsync: bool = False
     reconcile_grace_s: float = 5.0
     max_retry_wait_s: float = 30.0
-    retry_backoff_s: float = 5.0
+    retry_backoff_s: float = 30.0
 
     @classmethod
     def from_config(cls, config: Config) -> "SendSettings":
         d = config.section("delivery")
         return cls(
             batch_size=max(1, int(d.get("batch_size", 500))),
-            max_attempts=max(1, int(d.get("max_attempts", 3))),
+            max_attempts=max(1, int(d.get("max_attempts", 5))),
             domain_cap=int(d.get("domain_daily_cap", 20)),
             cap_exempt=tuple(str(x).lower() for x in d.get("domain_cap_exempt", ())),
             recheck_chunk=max(1, int(d.get("recheck_chunk", 20))),
@@ -101,7 +101,7 @@ class SendSettings:
             journal_fsync=bool(d.get("journal_fsync", False)),
             reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),
             max_retry_wait_s=float(d.get("max_retry_wait_s", 30)),
-            retry_backoff_s=float(d.get("retry_backoff_s", 5)),
+            retry_backoff_s=float(d.get("retry_backoff_s", 30)),
         )
 
 
@@ -282,8 +282,12 @@ def deliver(
                 out.append(Outcome(cid, "failed", error_kind="permanent", error=str(exc)))
             except TransientFailure as exc:
                 journal.write("F", cid, "transient", str(exc))
-                out.append(Outcome(cid, "pending", error_kind="transient", error=str(exc),
-                                   retry_after_s=max(exc.retry_after_s, settings.retry_backoff_s * item.attempts)))
+                if item.attempts >= settings.max_attempts:
+                    out.append(Outcome(cid, "failed", error_kind="transient",
+                                       error=f"gave up after {item.attempts} attempts: {exc}"))
+                else:
+                    out.append(Outcome(cid, "pending", error_kind="transient", error=str(exc),
+                                       retry_after_s=exc.retry_after_s or settings.retry_backoff_s * 2 ** (item.attempts - 1)))
             except TransportUnavailable as exc:
                 journal.write("F", cid, "transient", str(exc))
                 out.append(Outcome(cid, "pending", untried=True, error=str(exc)))

@@ -8,7 +8,7 @@ and point ``[delivery.smtp]`` at it (``host = "127.0.0.1"``, ``port = 2525``,
 ``reconcile_log = "data/sink.sqlite"``).  It prints ``READY <port>`` once it listens.
 
 * ``--db``: every accepted message is recorded in ``received(message_id, rcpt, size,
-  received_at)`` (SQLite, WAL) and **committed before the server answers 250** — so the
+  received_at, peer)`` (SQLite, WAL) and **committed before the server answers 250** — so the
   table is an authoritative record of what this server accepted, which the send loop's
   reconcile can look a Message-ID up in.  Duplicates are recorded too (that is what the
   exactly-once test counts).
@@ -52,7 +52,8 @@ class Recorder:
             self.con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.execute("CREATE TABLE IF NOT EXISTS received (message_id TEXT, rcpt TEXT, size INTEGER, received_at REAL)")
+            self.con.execute("CREATE TABLE IF NOT EXISTS received "
+                             "(message_id TEXT, rcpt TEXT, size INTEGER, received_at REAL, peer TEXT)")
             self.con.execute("CREATE INDEX IF NOT EXISTS received_mid ON received (message_id)")
         self.store = Path(store) if store else None
         if self.store:
@@ -81,8 +82,9 @@ class Recorder:
         self.count += 1
         if self.con is not None:
             self.con.executemany(
-                "INSERT INTO received VALUES (?, ?, ?, ?)",
-                [(message_id, rcpt, len(content), time.time()) for rcpt in envelope.rcpt_tos],
+                "INSERT INTO received VALUES (?, ?, ?, ?, ?)",
+                [(message_id, rcpt, len(content), time.time(), f"{session.peer[0]}:{session.peer[1]}")
+                 for rcpt in envelope.rcpt_tos],
             )
         if self.store is not None:
             (self.store / f"{self.count:08d}.eml").write_bytes(content)

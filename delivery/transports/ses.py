@@ -6,8 +6,11 @@ Subscription → SNS / Firehose → :mod:`delivery.engagement`), ``max_send_rate
 SES), ``workers``, ``max_throttle_retries``, ``backoff_base_s``, ``backoff_max_s``,
 ``connect_timeout_s``, ``read_timeout_s``.
 
-* **SDK retries are off** for sends (``retries={"max_attempts": 1, "mode": "standard"}``):
-  botocore retries a timed-out or 5xx request, which can send the same message twice.
+* **SDK retries are off** for sends: ``retries={"total_max_attempts": 1, "mode": "standard"}``.
+  botocore retries a timed-out or 5xx request, which can send the same message twice.  Note
+  that botocore reads ``{"max_attempts": 1}`` as *one retry* (it becomes
+  ``total_max_attempts = 2``: two requests for one send — ``tests/test_ses.py`` counts them
+  at a real HTTP endpoint), so the total is what we set.
 * **Pacing**: one shared :class:`Pacer` spaces calls at the account's maximum send rate
   (``get_account`` → ``SendQuota.MaxSendRate``; SES v1 ``get_send_quota`` as a fallback).
 * **Throttling** (``TooManyRequestsException``, ``Throttling``, HTTP 503 …) is a refusal:
@@ -16,7 +19,8 @@ SES), ``workers``, ``max_throttle_retries``, ``backoff_base_s``, ``backoff_max_s
 * Each message carries EmailTags ``vm_ref`` (the ledger row's reference), ``campaign`` and
   ``period``; SES overrides our ``Message-ID`` header with its own, so events are joined to
   the ledger through the tag (or the returned ``MessageId``, kept as ``transport_id``).
-* Errors: ``MessageRejected`` / ``BadRequestException`` → permanent for that message;
+* Errors: ``MessageRejected`` / ``BadRequestException`` → permanent for that message (but a
+  rejection naming our own, unverified sender identity stops the run);
   account-level errors (paused, suspended, unverified sender, bad credentials, daily quota)
   → the run stops with the messages left ``pending``; ``InternalFailure``, a read timeout or
   a dropped connection after the request went out → ``unknown`` (SES may have accepted it:
@@ -121,7 +125,7 @@ def make_client(settings: SESSettings, service: str = "sesv2"):
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(
-        retries={"max_attempts": 1, "mode": "standard"},  # no SDK retries: they can send twice
+        retries={"total_max_attempts": 1, "mode": "standard"},  # one request per send: SDK retries can send twice
         connect_timeout=settings.connect_timeout_s,
         read_timeout=settings.read_timeout_s,
         max_pool_connections=max(10, settings.workers * 2),
@@ -215,6 +219,12 @@ class SESTransport:
                         self.sleep(backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s, self.rng))
                         continue
                     raise TransientFailure(f"SES kept throttling ({code}: {message})", retry_after_s=60) from exc
+                lowered = message.lower()
+                if code == "MessageRejected" and ("not verified" in lowered or "authority to send from" in lowered) and (
+                        envelope.sender.lower() in message.lower()
+                        or envelope.sender.rpartition("@")[2].lower() in message.lower()):
+                    # Our own From identity is not verified: every message would fail the same way.
+                    raise TransportUnavailable(f"SES: the sender identity is not verified: {message}") from exc
                 if code in ACCOUNT_CODES:
                     raise TransportUnavailable(f"SES refuses to send for this account: {code}: {message}") from exc
                 if code in PERMANENT_CODES or 400 <= status < 500:

@@ -249,19 +249,19 @@ class SMTPSession:
                 raise PermanentFailure(f"MAIL FROM refused: {code} {_text(text)}")
             if code >= 500:
                 raise TransportUnavailable(f"the server refuses our sender {envelope.sender}: {code} {_text(text)}")
-            raise TransientFailure(f"MAIL FROM deferred: {code} {_text(text)}", retry_after_s=60)
+            raise TransientFailure(f"MAIL FROM deferred: {code} {_text(text)}")
         code, text = self._command(lambda: conn.rcpt(envelope.recipient))
         if code not in (250, 251):
             self._reset(conn)
             if code >= 500:
                 raise PermanentFailure(f"recipient refused: {code} {_text(text)}")
-            raise TransientFailure(f"recipient deferred: {code} {_text(text)}", retry_after_s=60)
+            raise TransientFailure(f"recipient deferred: {code} {_text(text)}")
         code, text = self._command(lambda: (conn.putcmd("data"), conn.getreply())[1])
         if code != 354:
             self._reset(conn)
             if code >= 500:
                 raise PermanentFailure(f"DATA refused: {code} {_text(text)}")
-            raise TransientFailure(f"DATA deferred: {code} {_text(text)}", retry_after_s=60)
+            raise TransientFailure(f"DATA deferred: {code} {_text(text)}")
         # Dot-stuffing in one C-level pass (the data is CRLF already: the MIME builder guarantees it;
         # smtplib's own data() would run two regex passes over every message).
         payload = data.replace(b"\r\n.", b"\r\n..")
@@ -283,7 +283,7 @@ class SMTPSession:
             return _text(text) or "250"
         if code >= 500:
             raise PermanentFailure(f"message refused: {code} {_text(text)}")
-        raise TransientFailure(f"message deferred: {code} {_text(text)}", retry_after_s=60)
+        raise TransientFailure(f"message deferred: {code} {_text(text)}")
 
     def _command(self, call) -> tuple[int, bytes]:
         try:
