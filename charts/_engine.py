@@ -1,26 +1,32 @@
 """The fast path: matplotlib Agg with a cached background, blitted data, palette PNG output.
 
-Why: one e-mail per customer per week means one chart per customer; naive pyplot is ~10–15
+Why: one e-mail per customer per week means one chart per customer; naive pyplot is ~8
 charts/s here.  Almost everything in a per-customer chart is the same for every customer (card,
-day labels, title, baseline), and the changing part is a handful of bars and numbers.  So a
-:class:`FastCanvas`
+title, labels, the cohort histogram), and the changing part is a handful of bars and numbers.
+A :class:`FastCanvas`
 
-1. draws the static art once (``build`` callback), keeps it as an Agg background
-   (``copy_from_bbox``) and as palette indices;
-2. per chart: ``restore_region`` (one memcpy), draws the changing artists with
-   ``Artist.draw(renderer)`` (matplotlib's blitting), and composites value labels from a
-   sprite cache — each distinct label is rasterised *once* by matplotlib's own text engine
-   (shaping with libraqm, hinting, anti-aliasing) and later drawn with ``renderer.draw_image``,
-   because laying out and rasterising text glyph by glyph is ~0.5 ms a label in matplotlib 3.11
-   — more than everything else put together;
-3. converts only the *dirty rectangles* (where something was drawn) to palette indices with a
-   lookup table, on top of the cached indices of the background;
-4. encodes an 8-bit palette PNG with a low zlib level (:mod:`charts._png`).
+1. draws the static art once (``build`` callback) and keeps it twice: as an Agg background
+   (``copy_from_bbox``) and as PNG-ready palette indices (one filter byte + one index a pixel);
+2. per chart: ``restore_region`` (one memcpy), then draws the changing shapes with
+   ``Artist.draw(renderer)`` — matplotlib's blitting;
+3. text comes from a sprite cache: each distinct label is rasterised *once* by matplotlib's own
+   text engine (libraqm shaping, hinting, anti-aliasing) on a scratch figure.  Laying out and
+   rasterising text is ~0.5 ms a label in matplotlib 3.11 — more than the rest of a chart.  A
+   sprite on a known solid surface (``over=``) is pasted straight into the palette indices
+   (its indexed form is cached too); otherwise it is composited in Agg with ``draw_image``;
+4. only the *dirty rectangles* are converted to palette indices, with a 5-bit RGB lookup
+   table; rectangles known to be one solid colour (a bar's body) are plain fills;
+5. encodes an 8-bit palette PNG with zlib level 3; rows that never change (above the highest
+   possible label) are compressed once and the zlib state is resumed per chart.
 
 The palette is built per canvas from the colours its art can contain: anti-aliasing ramps
-between each surface and each ink drawn on it (32 steps — indistinguishable from full RGB
-anti-aliasing at 2×), the card's translucent corner pixels, and any other colour of the static
-background.  The result is ~10× smaller than an RGBA PNG and several times faster to encode.
+between each surface and each ink drawn on it (up to 32 steps — indistinguishable from full RGB
+anti-aliasing at 2×), the card's translucent corner pixels, and the most frequent other colours
+of the static background.  The result is ~1/10 of an RGBA PNG and much faster to encode.
+``FastCanvas.exact = True`` turns every shortcut off (everything through Agg + lookup): the
+tests compare the two paths, and blitting A, B, A against a fresh A.
+
+Not thread-safe (module-level caches): use processes (:mod:`charts.batch`).
 """
 
 from __future__ import annotations
@@ -136,9 +142,12 @@ class Sprite:
 
 
 class _SpriteFactory:
-    """Renders one text at a time on a transparent scratch figure; LRU-cached by content."""
+    """Renders one text at a time on a transparent scratch figure; LRU-cached by content.
 
-    MAX_ITEMS = 4096
+    The cache is bounded in bytes (value labels are tiny; a share card's name is ~0.5 MB).
+    """
+
+    MAX_BYTES = 48 * 2**20
 
     def __init__(self, scale: int) -> None:
         self.width, self.height = 1300, 240  # CSS px: wider than any e-mail chart text
@@ -151,6 +160,7 @@ class _SpriteFactory:
                          "bottom": margin, "top": self.px_h - margin}
         self.text = self.fig.text(0, 0, "", transform=IdentityTransform(), parse_math=False, usetex=False)
         self.cache: OrderedDict[tuple, Sprite | None] = OrderedDict()
+        self.nbytes = 0
 
     def get(self, s: str, style: theme.TextStyle, ha: str, va: str, family: tuple[str, ...], lang: str | None) -> Sprite | None:
         key = (s, style, ha, va, family, lang)
@@ -160,8 +170,9 @@ class _SpriteFactory:
             return hit
         sprite = self._render(s, style, ha, va, family, lang)
         self.cache[key] = sprite
-        if len(self.cache) > self.MAX_ITEMS:
-            self.cache.popitem(last=False)
+        self.nbytes += _cost(sprite)
+        while self.nbytes > self.MAX_BYTES and len(self.cache) > 1:
+            self.nbytes -= _cost(self.cache.popitem(last=False)[1])
         return sprite
 
     def _render(self, s, style, ha, va, family, lang) -> Sprite | None:
@@ -187,6 +198,11 @@ class _SpriteFactory:
         rgba = np.ascontiguousarray(buf[r0:r1, c0:c1][::-1])
         # display y of the sprite's bottom edge is (px_h - r1)
         return Sprite(rgba, int(c0 - cx), int((self.px_h - r1) - cy))
+
+
+def _cost(sprite: Sprite | None) -> int:
+    # RGBA plus room for a couple of palette-index copies (1 byte index + 1 byte mask each)
+    return 256 if sprite is None else sprite.rgba.nbytes * 2 + 256
 
 
 _SPRITES: dict[int, _SpriteFactory] = {}
@@ -282,12 +298,14 @@ def build_palette(
     return Palette(pal, _png.palette_chunks(pal), lut)
 
 
-_LUT_CACHE: dict[bytes, np.ndarray] = {}
+_LUT_CACHE: OrderedDict[bytes, np.ndarray] = OrderedDict()  # 2 MB each; palettes repeat
+_LUT_CACHE_SIZE = 12
 
 
 def _build_lut(pal: np.ndarray, solids: Sequence[tuple[int, int, int]] = ()) -> np.ndarray:
     key = pal.tobytes() + bytes(v for c in solids for v in c)
     if key in _LUT_CACHE:
+        _LUT_CACHE.move_to_end(key)
         return _LUT_CACHE[key]
     opaque = np.flatnonzero(pal[:, 3] == 255)
     levels = np.arange(32) * 8 + 4  # bin centres
@@ -313,15 +331,21 @@ def _build_lut(pal: np.ndarray, solids: Sequence[tuple[int, int, int]] = ()) -> 
     for c in list(solids[1:]) + list(solids[:1]):
         exact(c)
     _LUT_CACHE[key] = lut
+    if len(_LUT_CACHE) > _LUT_CACHE_SIZE:
+        _LUT_CACHE.popitem(last=False)
     return lut
 
 
 # --- the canvas ----------------------------------------------------------------------------
 class FastCanvas:
-    """A figure whose static art is drawn once; each :meth:`frame` blits the changing parts.
+    """A figure whose static art is drawn once; each frame blits only the changing parts.
 
     ``build(fig)`` adds the static artists.  ``pairs`` lists every ``(surface, ink)`` colour
     combination the *changing* art can produce (anti-aliasing ramps are made for each).
+
+    A frame is ``begin()``; draw with ``artist.draw(canvas.renderer)`` + :meth:`mark_dirty`
+    (or :meth:`draw_artist`), :meth:`mark_solid`, :meth:`draw_sprite`; then :meth:`finish`
+    returns the PNG.  Everything drawn in Agg must be marked, or it is not in the PNG.
     """
 
     #: Tests set this to True: every shortcut (solid fills, text pasted in palette space) is

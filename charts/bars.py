@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.patches import PathPatch
@@ -103,8 +103,8 @@ class _Layout:
     height: int = theme.EMAIL_HEIGHT
     pad_x: float = 26
     category_baseline: float = 20  # baseline of the category labels
-    bar_bottom: float = 50
-    title_baseline_from_top: float = 36
+    bar_bottom: float = 54
+    title_baseline_from_top: float = 40
     bar_fill: float = 0.62  # bar width / slot width
     max_bar_width: float = 58
     corner: float = 7  # bar top corner radius
@@ -113,7 +113,7 @@ class _Layout:
     label_gap: float = 7  # bar top → value label baseline
     value_style: theme.TextStyle = theme.VALUE
     value_hi_style: theme.TextStyle = theme.VALUE_HIGHLIGHT
-    zero_style: theme.TextStyle = theme.TextStyle(15, theme.TEXT_MUTED)
+    zero_style: theme.TextStyle = theme.TextStyle(18, theme.TEXT_MUTED)
     axis_style: theme.TextStyle = theme.AXIS
     axis_hi_style: theme.TextStyle = theme.TextStyle(theme.AXIS.size, theme.TEXT, "bold")
     values_shown: str = "all"  # "all" | "top"
@@ -138,11 +138,11 @@ _LAYOUTS = {
         pad_x=22,
         max_bar_width=30,
         corner=5,
-        value_style=theme.TextStyle(13, theme.TEXT, "bold"),
-        value_hi_style=theme.TextStyle(17, theme.AMBER, "bold"),
-        zero_style=theme.TextStyle(12, theme.TEXT_MUTED),
-        axis_style=theme.TextStyle(14, theme.TEXT_MUTED),
-        axis_hi_style=theme.TextStyle(14, theme.TEXT, "bold"),
+        value_style=theme.TextStyle(16, theme.TEXT, "bold"),
+        value_hi_style=theme.TextStyle(22, theme.AMBER, "bold"),
+        zero_style=theme.TextStyle(14, theme.TEXT_MUTED),
+        axis_style=theme.TextStyle(16, theme.TEXT_MUTED),
+        axis_hi_style=theme.TextStyle(16, theme.TEXT, "bold"),
         values_shown="top",
     ),
 }

@@ -64,15 +64,27 @@ def position_in(edges: Sequence[float], value: float) -> float:
 _W, _H = theme.EMAIL_WIDTH, theme.EMAIL_HEIGHT
 _PAD_X = 26
 _AXIS_BASELINE = 20
-_BAR_BOTTOM = 46
-_BAR_TOP = _H - 118  # tallest bucket
-_PILL_CENTRE = _H - 92  # "You" pill, above the tallest bucket
-_PILL_H = 26
-_HEADLINE_BASELINE = _H - 38
-_HEADLINE = theme.TextStyle(19, theme.TEXT, "bold")
-_PILL_TEXT = theme.TextStyle(14, theme.NIGHT, "bold")
+_BAR_BOTTOM = 50
+_BAR_TOP = _H - 124  # tallest bucket
+_PILL_CENTRE = _H - 96  # "You" pill, above the tallest bucket
+_PILL_H = 30
+_HEADLINE_BASELINE = _H - 42
+_HEADLINE = theme.TextStyle(22, theme.TEXT, "bold")
+_HEADLINE_TWO_LINES = (_H - 30, _H - 54)  # baselines when the headline needs two lines
+_PILL_TEXT = theme.TextStyle(17, theme.NIGHT, "bold")
 _GAP = 3  # between buckets
 _CORNER = 4
+
+
+def _split_two(text: str) -> tuple[str, str]:
+    """Split at the space nearest the middle (or mid-text for scripts without spaces)."""
+    mid = len(text) / 2
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    if spaces:
+        i = min(spaces, key=lambda k: abs(k - mid))
+        return text[:i].rstrip(), text[i + 1 :].lstrip()
+    i = max(1, round(mid))
+    return text[:i], text[i:]
 
 
 class _PeerRenderer:
@@ -116,7 +128,7 @@ class _PeerRenderer:
         pairs = [(theme.NIGHT, c) for c in (theme.TEAL, theme.AMBER, theme.TEXT, theme.TEXT_MUTED, theme.TRACK_LIGHT)]
         pairs += [(theme.AMBER, theme.NIGHT), (theme.TRACK_LIGHT, theme.AMBER), (theme.TEAL, theme.AMBER)]
         self.fast = FastCanvas(_W, _H, s, theme.NIGHT, pairs, build)
-        self.fast.set_static_top(self.fast.px_h - math.ceil((_HEADLINE_BASELINE + _HEADLINE.size * 1.3) * s))
+        self.fast.set_static_top(self.fast.px_h - math.ceil((_HEADLINE_TWO_LINES[0] + 19 * 1.3) * s))
         kw = dict(transform=IdentityTransform(), edgecolor="none", linewidth=0)
         self.below = PathPatch(Path(np.zeros((1, 2))), facecolor=theme.TEAL, **kw)
         self.mine = PathPatch(Path(np.zeros((1, 2))), facecolor=theme.AMBER, **kw)
@@ -124,20 +136,31 @@ class _PeerRenderer:
                                    facecolor=theme.AMBER, **kw)
         self.stem = FancyBboxPatch((0, 0), 1, 1, boxstyle="square,pad=0", facecolor=theme.AMBER, **kw)
 
-    def _headline_sprite(self, text: str):
-        fast, style = self.fast, _HEADLINE
+    def _fit(self, text: str, size: float, min_size: float):
+        """``(sprite, size)``: the largest size ≥ ``min_size`` at which ``text`` fits one line,
+        else the ``min_size`` sprite (which may be too wide)."""
         max_w = (_W - 2 * _PAD_X) * self.s
-        sprite = fast.sprite(text, style, "left", "baseline", family=self.family, lang=self.lang)
-        size = style.size
-        while sprite is not None and sprite.width > max_w and size > 12:
-            size -= 1
-            sprite = fast.sprite(text, theme.TextStyle(size, style.color, style.weight), "left", "baseline",
-                                 family=self.family, lang=self.lang)
-        while sprite is not None and sprite.width > max_w and len(text) > 1:  # still too long: cut
-            text = text[: max(1, int(len(text) * max_w / sprite.width) - 2)].rstrip() + "…"
-            sprite = fast.sprite(text, theme.TextStyle(size, style.color, style.weight), "left", "baseline",
-                                 family=self.family, lang=self.lang)
-        return sprite
+        while True:
+            style = theme.TextStyle(size, _HEADLINE.color, _HEADLINE.weight)
+            sprite = self.fast.sprite(text, style, "left", "baseline", family=self.family, lang=self.lang)
+            if sprite is None or sprite.width <= max_w or size <= min_size:
+                return sprite, size
+            size = max(min_size, size - 1)
+
+    def _headline(self, text: str) -> list:
+        """One line if it fits at ≥ 18 px, else two lines (split near the middle), else cut "…"."""
+        sprite, _ = self._fit(text, _HEADLINE.size, 18)
+        max_w = (_W - 2 * _PAD_X) * self.s
+        if sprite is None or sprite.width <= max_w:
+            return [sprite]
+        first, second = _split_two(text)
+        lines = [self._fit(first, 19, 15)[0], self._fit(second, 19, 15)]
+        second_sprite, size = lines[1]
+        while second_sprite is not None and second_sprite.width > max_w and len(second) > 1:  # cut
+            second = second[: max(1, int(len(second) * max_w / second_sprite.width) - 2)].rstrip() + "…"
+            second_sprite = self.fast.sprite(second, theme.TextStyle(size, _HEADLINE.color, _HEADLINE.weight),
+                                             "left", "baseline", family=self.family, lang=self.lang)
+        return [lines[0], second_sprite]
 
     def render(self, position: float, headline: str, you: str) -> bytes:
         s, fast = self.s, self.fast
@@ -169,8 +192,12 @@ class _PeerRenderer:
         self.pill.draw(fast.renderer)
         fast.mark_dirty(px0, pill_bottom, px0 + pill_w, pill_bottom + _PILL_H * s)
         fast.draw_sprite(label, px0 + pill_w / 2, _PILL_CENTRE * s, over=theme.AMBER)
-        text = theme.drawable(headline, self.family, "bold")
-        fast.draw_sprite(self._headline_sprite(text), self.left, _HEADLINE_BASELINE * s, over=theme.NIGHT)
+        lines = self._headline(theme.drawable(headline, self.family, "bold"))
+        if len(lines) == 1:
+            fast.draw_sprite(lines[0], self.left, _HEADLINE_BASELINE * s, over=theme.NIGHT)
+        else:
+            for sprite, baseline in zip(lines, _HEADLINE_TWO_LINES):
+                fast.draw_sprite(sprite, self.left, baseline * s, over=theme.NIGHT)
         return fast.finish()
 
 

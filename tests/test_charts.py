@@ -13,13 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.transforms import IdentityTransform
 from PIL import Image
 
 import charts
 from charts import (
-    WEEK_EN,
-    YEAR_EN,
     BarLabels,
     Chart,
     PeerLabels,
