@@ -418,6 +418,7 @@ def deliver_period(
     store=None,
     progress: Callable[[str], None] | None = None,
     settings: SendSettings | None = None,
+    now: Callable[[], datetime] = ledger.utcnow,
 ) -> DeliveryReport:
     """:func:`deliver` with everything opened from the configuration (transport, preference store)."""
     from delivery.prefs import open_store
@@ -428,7 +429,7 @@ def deliver_period(
     store = store if store is not None else open_store(config)
     try:
         source = MessageSource(con, config, period)
-        return deliver(con, config, period, transport, source, store=store, settings=settings, progress=progress)
+        return deliver(con, config, period, transport, source, store=store, settings=settings, progress=progress, now=now)
     finally:
         if own_store:
             store.close()

@@ -72,6 +72,7 @@ def make_home(tmp_path: Path, n: int = 20, domain: str = "acme.example", period:
               emails: dict[str, str] | None = None, active: set[str] | None = None, render: bool = True,
               html_kb: int = 4, **delivery) -> Home:
     """``n`` customers ``c0000…`` at ``u<i>@<domain>``, all active with tasks, e-mails rendered."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = make_config(tmp_path, **delivery)
     (tmp_path / "delivery.json").write_text(json.dumps(delivery))  # for sender subprocesses
     ids = [f"c{i:04d}" for i in range(n)]
