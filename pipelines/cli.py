@@ -148,6 +148,7 @@ def serve_cmd(obj: _Ctx, host: str, port: int) -> None:
 
 main.add_command(__import__("pipelines.commands.explain", fromlist=["explain"]).explain)
 main.add_command(__import__("pipelines.commands.engagement", fromlist=["engagement"]).engagement)
+main.add_command(__import__("pipelines.commands.preview", fromlist=["preview"]).preview)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,15 +108,14 @@ def mailbox(header: str, display_name: str, address: str) -> str:
     check_header(header, display_name)
     if not display_name:
         return address
-    if display_name.isascii():
-        if _ATOM_SAFE.match(display_name) and "=?" not in display_name:
+    if display_name.isascii() and "=?" not in display_name:  # "=?" could be read as an encoded-word
+        if _ATOM_SAFE.match(display_name):
             phrase = display_name
         else:
             phrase = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
         line = f"{phrase} <{address}>"
         if len(header) + 2 + len(line) <= 76:
             return line
-        return encode_words(display_name, len(header) + 2) + CRLF + f" <{address}>"
     return encode_words(display_name, len(header) + 2) + CRLF + f" <{address}>"
 
 
@@ -124,6 +123,13 @@ def qp(text: str) -> bytes:
     """Quoted-printable of UTF-8 text, CRLF line ends, lines ≤ 76 characters."""
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+def _crlf(text: str) -> bytes:
+    """Text in canonical form (CRLF line ends, RFC 2045 §6.8) as UTF-8, ready for base64."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    return text.replace("\n", "\r\n").encode("utf-8")
 
 
 def b64(data: bytes) -> bytes:
@@ -234,7 +240,7 @@ class MimeSkeleton:
         head.append(self._alt_open)
         parts: list[bytes] = ["".join(head).encode("ascii"), self._b_text_head, qp(text)]
         if images:
-            parts += [self._b_related_open, self._b_html_head_related, b64(html.encode("utf-8"))]
+            parts += [self._b_related_open, self._b_html_head_related, b64(_crlf(html))]
             for image in images:
                 if not _CID.match(image.cid):
                     raise HeaderInjectionError(f"bad Content-ID {image.cid!r}")
@@ -250,5 +256,5 @@ class MimeSkeleton:
                 ]
             parts += [self._b_related_close, self._b_alt_close]
         else:
-            parts += [self._b_html_head_plain, b64(html.encode("utf-8")), self._b_alt_close]
+            parts += [self._b_html_head_plain, b64(_crlf(html)), self._b_alt_close]
         return b"".join(parts)

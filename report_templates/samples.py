@@ -64,10 +64,42 @@ def charts_for(campaign: str, customer_id: str, tasks_alt: str = "") -> tuple[Ch
              "yearly": ("year_months", "peer_position", "share_card")}[campaign]
     out = []
     for kind in kinds:
-        w, h = (600, 315) if kind == "share_card" else (600, 300)
+        w, h = (1200, 630) if kind == "share_card" else (600, 300)
         out.append(ChartImage(kind=kind, src=f"cid:{kind}.{customer_id}@valuemail", alt=tasks_alt or f"{kind} chart",
                               width=w, height=h))
     return tuple(out)
+
+
+def with_chart_alts(data: EmailData) -> EmailData:
+    """The charts' real alt texts (in the customer's language), computed without drawing."""
+    import numpy as np
+    from charts.bars import bar_alt
+    from charts.share import share_alt
+
+    from report_templates import i18n, visuals
+
+    loc = i18n.localizer(i18n.choose_locale(data.locale).used)
+    alts = {}
+    for chart in data.charts:
+        if chart.kind in ("weekly_activity", "monthly_activity", "year_months"):
+            values = (list(data.monthly_tasks) if chart.kind == "year_months" else
+                      list(data.daily_tasks[:7]) if chart.kind == "weekly_activity" else visuals._weekday_totals(data))
+            if len(values) in (7, 12):
+                alts[chart.kind] = bar_alt(np.asarray(values, dtype=float), visuals.bar_labels(chart.kind, loc),
+                                           [loc.format_int(v) for v in values])
+        elif chart.kind == "peer_position" and data.tasks_percentile is not None:
+            alts[chart.kind] = loc.gettext(
+                "{headline}. Chart: how many customers on your plan did how much; you are marked."
+            ).format(headline=visuals.peer_headline(data, loc))
+        elif chart.kind == "share_card" and data.tasks:
+            alts[chart.kind] = share_alt(visuals.share_card_text(data, loc))
+    return replace(data, charts=tuple(replace(c, alt=alts.get(c.kind, c.alt)) for c in data.charts))
+
+
+NAMES = {  # as each language writes a full name (Hungarian: family name first)
+    "active": {"en": "Anna Kovács", "hu": "Kovács Anna", "zh-CN": "王芳"},
+    "new": {"en": "Bence Tóth", "hu": "Tóth Bence", "zh-CN": "李明"},
+}
 
 
 def fixture(name: str, campaign: str = "weekly", locale: str = "en") -> EmailData:
@@ -83,7 +115,7 @@ def fixture(name: str, campaign: str = "weekly", locale: str = "en") -> EmailDat
         period_end=end,
         customer_id=f"cust-{name}",
         links=links(f"cust-{name}", campaign, start.isoformat()),
-        name="Anna Kovács",
+        name=NAMES["active"].get(locale, "Anna Kovács"),
         locale=locale,
         stage="active",
         plan="pro",
@@ -113,10 +145,16 @@ def fixture(name: str, campaign: str = "weekly", locale: str = "en") -> EmailDat
         tasks_percentile=87.0,
         charts=charts_for(campaign, f"cust-{name}"),
     )
+    return with_chart_alts(_fixture(name, base, start, n_days, scale, locale))
+
+
+def _fixture(name: str, base: EmailData, start: date, n_days: int, scale: int, locale: str) -> EmailData:
+    campaign = base.campaign
+    end = base.period_end
     if name == "active":
         return base
     if name == "new":
-        return replace(base, stage="new", name="Bence Tóth", signed_up_at=datetime.combine(start, datetime.min.time()) - timedelta(days=9),
+        return replace(base, stage="new", name=NAMES["new"].get(locale, "Bence Tóth"), signed_up_at=datetime.combine(start, datetime.min.time()) - timedelta(days=9),
                        tasks=12 * scale, minutes_saved=Decimal("36") * scale, money_saved=Decimal(0), prev_tasks=None,
                        tasks_change_pct=None, lifetime_tasks=None, milestones=(), streak_weeks=None, tasks_percentile=None,
                        top_features=(FeatureCount("workflow_run", "Automated workflows", 9 * scale),

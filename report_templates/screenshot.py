@@ -28,6 +28,15 @@ CHROMIUM_ARGS = [
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 
+# Elements holding text directly whose content is wider than their box (overflow that a
+# parent's overflow:hidden turns into cut-off text rather than a scrollbar).
+_CLIPPED_JS = """() => Array.from(document.body.querySelectorAll('div, span, td, a, p'))
+  .filter(e => e.offsetParent !== null && e.offsetWidth > 0
+       && Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())
+       && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).display !== 'inline')
+  .map(e => e.textContent.trim().slice(0, 60))"""
+
+
 class ScreenshotUnavailable(RuntimeError):
     """No Chromium (or no Playwright) on this machine."""
 
@@ -60,6 +69,7 @@ class Shot:
     width: int
     scroll_width: int  # > width means horizontal scrolling
     height: int
+    clipped: tuple[str, ...] = ()  # text of elements whose content is wider than they are (cut off)
 
     @property
     def overflows(self) -> bool:
@@ -110,10 +120,11 @@ class Screenshotter:
             scroll_width, height = page.evaluate(
                 "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
             )
+            clipped = page.evaluate(_CLIPPED_JS)
             png = page.screenshot(full_page=full_page, type="png")
         finally:
             page.close()
-        return Shot(png=png, width=width, scroll_width=int(scroll_width), height=int(height))
+        return Shot(png=png, width=width, scroll_width=int(scroll_width), height=int(height), clipped=tuple(clipped))
 
 
 def screenshot(html: str, width: int = 600, images: Mapping[str, bytes] | None = None) -> Shot:

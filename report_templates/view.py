@@ -29,6 +29,7 @@ from report_templates.model import EmailData, first_name
 SUBJECT_MAX = 50
 PREHEADER_MAX = 110
 MAX_FEATURES = 3
+_TILE_CHARS = 8  # longest tile value that fits a third of a 375 px phone at 22 px
 
 
 def N_(message: str) -> str:
@@ -77,7 +78,7 @@ def check_src(src: str, what: str) -> str:
 class Colours:
     """The e-mail palette (the charts' palette, see charts/theme.py, plus light surfaces)."""
 
-    page: str = "#F1F0FA"  # page background (and the hidden preheader's colour)
+    page: str = "#F1F0FA"  # page background
     card: str = "#FFFFFF"
     ink: str = "#1E1B4B"  # headings and numbers on white (charts' NIGHT, 15:1)
     body: str = "#2E2B55"  # body text on white (12:1)
@@ -151,6 +152,7 @@ class Shape(NamedTuple):
     empty: bool  # no tasks at all in the period
     has_change: bool  # a comparison with the previous period
     n_tiles: int  # stat tiles (0–3)
+    wide_tiles: bool  # a tile value too long for three-abreast on a phone: tiles stack there
     charts: tuple  # chart kinds shown, in order
     n_highlights: int  # highlight rows (label + value)
     n_features: int  # top-feature rows (0–3)
@@ -455,6 +457,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     shape = Shape(
         campaign, choice.used, variant, data.period_start, data.period_end, empty, has_change, len(tiles),
+        any(len(value) > _TILE_CHARS for value, _label in tiles),
         tuple(chart_kinds), len(highlights), len(features), n_explain, has_share, has_money_note, has_workdays,
         has_best_month,
     )

@@ -1,0 +1,86 @@
+"""``valuemail preview CUSTOMER_ID --campaign C --period P --out DIR``: see one customer's e-mail.
+
+Writes ``<customer>.eml`` (the complete MIME message, inline charts included), ``.html``,
+``.txt``, ``<customer>.png`` (a 600 px screenshot in headless Chromium) and
+``<customer>-mobile.png`` (375 px), and prints the subject, language, variant and the
+customer's eligibility decision.  Reads the warehouse only (nothing is written there; charts are
+drawn in memory), so it is safe to run next to a pipeline run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("preview")
+@click.argument("customer_id")
+@click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), default="weekly", show_default=True)
+@click.option("--period", default=None, help="First day of the period, e.g. 2026-11-16, 2026-11 or 2026 "
+              "(default: the last complete period, UTC).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="preview", show_default=True,
+              help="Folder for the .eml, .html, .txt and screenshot .png files.")
+@click.option("--no-screenshot", is_flag=True, help="Skip the Chromium screenshots.")
+@click.pass_obj
+def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: str, no_screenshot: bool) -> None:
+    """Render CUSTOMER_ID's e-mail for a period exactly as it would be sent, into files you can open."""
+    from valuemail.emails import mime_for, preview_email, safe_filename
+    from valuemail.periods import last_complete_period, parse_period
+    from valuemail.warehouse import open_warehouse
+
+    config = obj.config
+    try:
+        p = parse_period(campaign, period) if period else last_complete_period(campaign)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    if not config.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {config.warehouse_path}: run `valuemail run` first")
+    with open_warehouse(config.warehouse_path, read_only=True) as con:
+        try:
+            result = preview_email(con, config, p, customer_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        to = con.execute("SELECT name, email FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
+    email = result.email
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / safe_filename(customer_id)
+    name, address = (to or ("", "customer@example.com"))
+    try:
+        raw = mime_for(config, email, name or "", address, result.images, result.data.links.unsubscribe_url)
+    except ValueError as exc:  # e.g. a header that would be refused at send time
+        raise click.ClickException(f"the message could not be built: {exc}") from None
+    files = {
+        base.with_suffix(".eml"): raw,
+        base.with_suffix(".html"): email.html.encode("utf-8"),
+        base.with_suffix(".txt"): email.text.encode("utf-8"),
+    }
+    for path, data in files.items():
+        path.write_bytes(data)
+    shots = []
+    if not no_screenshot:
+        from report_templates.screenshot import Screenshotter, ScreenshotUnavailable
+
+        try:
+            with Screenshotter() as s:
+                for width, suffix in ((600, ""), (375, "-mobile")):
+                    path = out / f"{base.name}{suffix}.png"
+                    path.write_bytes(s.shot(email.html, width, result.images).png)
+                    shots.append(path)
+        except ScreenshotUnavailable as exc:
+            click.echo(f"no screenshot: {exc}", err=True)
+    decision = result.eligibility or "not decided yet (run the pipeline for this period)"
+    click.echo(f"{campaign} {p.key}  customer {customer_id}")
+    click.echo(f"  decision   {decision}" + ("" if result.eligibility in (None, "send") else "  (previewed anyway)"))
+    if not result.has_metrics:
+        click.echo("  metrics    no customer_metrics row for this period: shown with zero activity")
+    click.echo(f"  subject    {email.subject}")
+    click.echo(f"  preheader  {email.preheader}")
+    lang = email.locale_used if email.locale_reason == "exact" else \
+        f"{email.locale_used} (asked for {email.locale_requested or 'nothing'}: {email.locale_reason})"
+    click.echo(f"  language   {lang}")
+    click.echo(f"  variant    {email.variant}")
+    click.echo(f"  html       {email.html_bytes:,} bytes, {len(result.images)} inline image(s)")
+    for path in [*files, *shots]:
+        click.echo(f"  wrote      {path}")
