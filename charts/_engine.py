@@ -54,6 +54,19 @@ if sys.byteorder != "little":  # pragma: no cover - the RGBA→uint32 key trick 
 RAMP_STEPS = 32
 _KEY_MASK = 0x1F1F1F  # 5 bits of R, G, B from a little-endian RGBA uint32, >> 3
 _LUT, _FILL, _PASTE = "lut", "fill", "paste"  # per-frame operations on the palette indices
+_ZLIB_HEADER = b"\x78\x5e"  # deflate, 32 KiB window, "fast" compression level (RFC 1950)
+_ADLER_BASE = 65521
+
+
+def _adler32_combine(adler1: int, adler2: int, len2: int) -> int:
+    """Adler-32 of ``a + b`` from ``adler32(a)``, ``adler32(b)`` and ``len(b)`` (zlib's
+    ``adler32_combine``, which Python's zlib module does not expose)."""
+    rem = len2 % _ADLER_BASE
+    sum1 = adler1 & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER_BASE
+    sum1 = (sum1 + (adler2 & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
+    sum2 = (sum2 + ((adler1 >> 16) & 0xFFFF) + ((adler2 >> 16) & 0xFFFF) + _ADLER_BASE - rem) % _ADLER_BASE
+    return sum1 | (sum2 << 16)
 
 
 def new_figure(width: int, height: int, scale: int, transparent: bool = True) -> tuple[Figure, FigureCanvasAgg]:
@@ -90,12 +103,16 @@ def text_kwargs(family: tuple[str, ...], lang: str | None, style: theme.TextStyl
 _K = 0.5522847498  # cubic Bézier handle for a quarter circle
 
 
-def bars_path(x0: np.ndarray, x1: np.ndarray, y0: float, y1: np.ndarray, radius: float) -> Path:
-    """One compound path of bars with rounded top corners (display coordinates)."""
+def bars_path(x0: np.ndarray, x1: np.ndarray, y0: float | np.ndarray, y1: np.ndarray, radius: float) -> Path:
+    """One compound path of bars with rounded top corners (display coordinates).
+
+    ``y0`` (bottoms) may differ per bar; the corner radius is ``radius`` capped by half the
+    width and the height.
+    """
     n = len(x0)
-    r = np.minimum(np.minimum(radius, (x1 - x0) / 2), y1 - y0)
+    b = np.broadcast_to(np.asarray(y0, dtype=float), (n,))
+    r = np.minimum(np.minimum(radius, (x1 - x0) / 2), y1 - b)
     h = r * _K
-    b = np.full(n, y0, dtype=float)
     xs = np.stack([x0, x0, x0, x0 + r - h, x0 + r, x1 - r, x1 - r + h, x1, x1, x1, x0], axis=1)
     ys = np.stack([b, y1 - r, y1 - r + h, y1, y1, y1, y1, y1 - r + h, y1 - r, b, b], axis=1)
     verts = np.stack([xs, ys], axis=2).reshape(-1, 2)
@@ -345,7 +362,9 @@ class FastCanvas:
 
     A frame is ``begin()``; draw with ``artist.draw(canvas.renderer)`` + :meth:`mark_dirty`
     (or :meth:`draw_artist`), :meth:`mark_solid`, :meth:`draw_sprite`; then :meth:`finish`
-    returns the PNG.  Everything drawn in Agg must be marked, or it is not in the PNG.
+    returns the PNG.  Everything drawn in Agg must be marked: only marked areas reach the PNG,
+    and only marked areas are restored by the next ``begin()`` (``begin(full=True)`` restores
+    the whole background).
     """
 
     #: Tests set this to True: every shortcut (solid fills, text pasted in palette space) is
@@ -382,13 +401,22 @@ class FastCanvas:
         self._gc = self.renderer.new_gc()
         # per frame: what to do to the background indices, in drawing order
         self._ops: list[tuple] = []
-        self._prefix: zlib._Compress | None = None
-        self._prefix_rows = 0
-        self._prefix_head = b""
+        # where Agg was drawn on since the last restore (None: restore everything)
+        self._agg_dirty: list[tuple[int, int, int, int]] | None = None
+        self._suffix_rows = 0
+        self._suffixes: dict[object, tuple] = {}
+        self.set_static_top(0)
 
     # -- per frame --
-    def begin(self) -> None:
-        self.canvas.restore_region(self.background)
+    def begin(self, full: bool = False) -> None:
+        """Start a frame: put the background back where the last frames drew in Agg."""
+        if full or self.exact or self._agg_dirty is None or len(self._agg_dirty) > 64:
+            self.renderer.restore_region(self.background)
+        else:
+            right, bottom = self.px_w - 1, self.px_h - 1
+            for r0, r1, c0, c1 in self._agg_dirty:  # bbox corners are inclusive, top-down
+                self.renderer.restore_region(self.background, (c0, r0, min(c1, right), min(r1, bottom)), (0, 0))
+        self._agg_dirty = []
         self._ops.clear()
 
     def _rect(self, x0: float, y0: float, x1: float, y1: float, pad: int) -> tuple[int, int, int, int] | None:
@@ -402,9 +430,12 @@ class FastCanvas:
         """A display-coordinate box (y up) was drawn on in Agg: quantise it from the buffer."""
         if rect := self._rect(x0, y0, x1, y1, pad):
             self._ops.append((_LUT, rect))
+            if self._agg_dirty is not None:
+                self._agg_dirty.append(rect)
 
     def mark_solid(self, x0: int, y0: int, x1: int, y1: int, colour: str) -> None:
-        """A pixel-aligned box is known to be exactly ``colour`` (a bar's body): fill, no lookup."""
+        """A pixel-aligned box is exactly ``colour`` (a bar's body): filled in the palette
+        indices, no lookup.  It need not be drawn in Agg at all (outside :attr:`exact` mode)."""
         if self.exact:
             self.mark_dirty(x0, y0, x1, y1, pad=0)
         elif rect := self._rect(x0, y0, x1, y1, 0):
@@ -450,18 +481,22 @@ class FastCanvas:
 
         Their compressed form is then computed once: each frame resumes a copy of that zlib
         state instead of compressing those rows again.  A frame that does draw there (checked
-        from the dirty rectangles) falls back to compressing everything.
+        from the operations) falls back to compressing everything.
         """
         rows = max(0, min(int(rows), self.px_h))
         self._prefix_rows = rows
-        if rows == 0:
-            self._prefix = None
-            return
-        comp = zlib.compressobj(self.zlib_level)
-        self._prefix_head = comp.compress(self.bg_rows[:rows])
-        self._prefix = comp
+        self._prefix = zlib.compressobj(self.zlib_level, zlib.DEFLATED, -15)  # raw deflate
+        self._prefix_head = self._prefix.compress(self.bg_rows[:rows])
+        self._prefix_adler = zlib.adler32(self.bg_rows[:rows])
 
-    def finish(self) -> bytes:
+    def set_static_bottom(self, rows: int) -> None:
+        """Say that the bottom ``rows`` pixel rows only depend on the ``bottom_key`` given to
+        :meth:`finish` (e.g. which category label is highlighted).  Their compressed form is
+        cached per key — and reused only after checking the rows are byte-identical."""
+        self._suffix_rows = max(0, min(int(rows), self.px_h - self._prefix_rows))
+        self._suffixes.clear()
+
+    def finish(self, bottom_key: object = None) -> bytes:
         """Apply the frame's operations to a copy of the background indices; encode the PNG."""
         rows = self.bg_rows.copy()
         top = self.px_h
@@ -480,12 +515,39 @@ class FastCanvas:
                 else:
                     np.copyto(target, op[2], where=op[3])
                 top = min(top, r0)
-        if self._prefix is not None and top >= self._prefix_rows:
-            comp = self._prefix.copy()
-            idat = self._prefix_head + comp.compress(rows[self._prefix_rows :]) + comp.flush()
+        return _png.assemble(self.px_w, self.px_h, self.palette.chunks, self._deflate(rows, top, bottom_key))
+
+    def _deflate(self, rows: np.ndarray, top: int, bottom_key: object) -> bytes:
+        """The zlib stream of ``rows``: cached static top rows + fresh middle + cached bottom.
+
+        Raw deflate pieces joined at byte boundaries (a sync flush ends the middle; the bottom
+        piece is an independent deflate stream ending with the final block) and the Adler-32
+        of the whole combined arithmetically from the pieces' — a valid single zlib stream.
+        """
+        if top < self._prefix_rows:  # this frame drew into the "static" top: no shortcut
+            return zlib.compress(rows, self.zlib_level)
+        start, end = self._prefix_rows, self.px_h - self._suffix_rows
+        comp = self._prefix.copy()
+        middle = rows[start:end]
+        adler = zlib.adler32(middle, self._prefix_adler)
+        suffix = None
+        if self._suffix_rows and bottom_key is not None:
+            tail = rows[end:]
+            suffix = self._suffixes.get(bottom_key)
+            if suffix is None or not np.array_equal(suffix[0], tail):
+                c = zlib.compressobj(self.zlib_level, zlib.DEFLATED, -15)
+                suffix = (tail.copy(), c.compress(tail) + c.flush(), zlib.adler32(tail), tail.nbytes)
+                if len(self._suffixes) >= 64:
+                    self._suffixes.pop(next(iter(self._suffixes)))
+                self._suffixes[bottom_key] = suffix
+        if suffix is None:
+            rest = rows[end:]
+            body = self._prefix_head + comp.compress(middle) + comp.compress(rest) + comp.flush()
+            adler = zlib.adler32(rest, adler)
         else:
-            idat = zlib.compress(rows, self.zlib_level)
-        return _png.assemble(self.px_w, self.px_h, self.palette.chunks, idat)
+            body = self._prefix_head + comp.compress(middle) + comp.flush(zlib.Z_SYNC_FLUSH) + suffix[1]
+            adler = _adler32_combine(adler, suffix[2], suffix[3])
+        return _ZLIB_HEADER + body + adler.to_bytes(4, "big")
 
     def rgba(self) -> np.ndarray:
         """The current Agg buffer (for tests: the pre-quantisation image)."""

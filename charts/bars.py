@@ -185,6 +185,8 @@ class _BarRenderer:
         # top_max): let the engine compress those rows once
         label_top = self.top_max + (lay.label_gap + lay.value_hi_style.size * 1.3) * s
         fast.set_static_top(fast.px_h - math.ceil(label_top) - 4)
+        # below the bars there are only the category labels: one of a few states
+        fast.set_static_bottom(self.y0)
         self.patches = {
             colour: PathPatch(Path(np.zeros((1, 2))), facecolor=colour, edgecolor="none", linewidth=0,
                               transform=IdentityTransform(), antialiased=True)
@@ -219,16 +221,21 @@ class _BarRenderer:
         radius = lay.corner * s
         for colour, mask, tops in groups:
             if mask.any():
+                lefts, rights, bar_tops = self.x0[mask], self.x1[mask], tops[mask]
+                # sides and bottom are pixel-aligned, so a bar's body below its rounded cap is
+                # solid colour: filled straight into the palette indices; Agg only draws caps
+                cap = np.minimum(np.minimum(radius, (rights - lefts) / 2), bar_tops - self.y0)
+                body = np.maximum(np.floor(bar_tops - cap), self.y0)
                 patch = self.patches[colour]
-                patch.set_path(bars_path(self.x0[mask], self.x1[mask], self.y0, tops[mask], radius))
+                bottoms = self.y0 if fast.exact else body
+                patch.set_path(bars_path(lefts, rights, bottoms, bar_tops, radius))
                 patch.draw(fast.renderer)
-                for left, right, bar_top in zip(self.x0[mask].tolist(), self.x1[mask].tolist(), tops[mask].tolist()):
-                    # pixel-aligned sides and bottom: the body below the rounded cap is solid
-                    cap = min(radius, (right - left) / 2, bar_top - self.y0)
-                    body = math.floor(bar_top - cap)
-                    if body > self.y0:
-                        fast.mark_solid(left, self.y0, right, body, colour)
-                    fast.mark_dirty(left, max(body, self.y0), right, bar_top)
+                for left, right, bottom, bar_top in zip(lefts.tolist(), rights.tolist(), body.tolist(),
+                                                        bar_tops.tolist()):
+                    if bottom > self.y0:
+                        fast.mark_solid(left, self.y0, right, bottom, colour)
+                    # the cap's box, padded for anti-aliasing except downwards (the fill)
+                    fast.mark_dirty(left - 2, bottom, right + 2, bar_top + 2, pad=0)
         slot_px = lay.slot * s - 4
         for i, cat in enumerate(self.categories):
             style = lay.axis_hi_style if top[i] else lay.axis_style
@@ -250,7 +257,7 @@ class _BarRenderer:
                 bar_top = self.y0 + lay.stub * s if zero[i] else y1[i]
                 sprite = self._value_sprite(text, style, slot_px)
                 fast.draw_sprite(sprite, self.centres[i], bar_top + lay.label_gap * s, over=theme.NIGHT)
-        return fast.finish()
+        return fast.finish(bottom_key=tuple(top.tolist()))
 
 
 _RENDERERS: OrderedDict[tuple, _BarRenderer] = OrderedDict()

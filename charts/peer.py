@@ -129,6 +129,7 @@ class _PeerRenderer:
         pairs += [(theme.AMBER, theme.NIGHT), (theme.TRACK_LIGHT, theme.AMBER), (theme.TEAL, theme.AMBER)]
         self.fast = FastCanvas(_W, _H, s, theme.NIGHT, pairs, build)
         self.fast.set_static_top(self.fast.px_h - math.ceil((_HEADLINE_TWO_LINES[0] + 19 * 1.3) * s))
+        self.fast.set_static_bottom(round(self.y0))  # the axis labels under the histogram
         kw = dict(transform=IdentityTransform(), edgecolor="none", linewidth=0)
         self.below = PathPatch(Path(np.zeros((1, 2))), facecolor=theme.TEAL, **kw)
         self.mine = PathPatch(Path(np.zeros((1, 2))), facecolor=theme.AMBER, **kw)
@@ -198,7 +199,7 @@ class _PeerRenderer:
         else:
             for sprite, baseline in zip(lines, _HEADLINE_TWO_LINES):
                 fast.draw_sprite(sprite, self.left, baseline * s, over=theme.NIGHT)
-        return fast.finish()
+        return fast.finish(bottom_key="axis")
 
 
 _RENDERERS: OrderedDict[tuple, _PeerRenderer] = OrderedDict()

@@ -215,13 +215,13 @@ def test_text_sprites_match_matplotlib_text_drawing():
     family = theme.font_family("en")
     style = theme.VALUE
     x, y = 400, 300
-    fast.begin()
+    fast.begin(full=True)
     text = fast.fig.text(x, y, "1,234", ha="center", va="baseline",
                          **_engine.text_kwargs(family, "en", style))
     text.draw(fast.renderer)
     direct = fast.rgba().astype(np.int16)
     text.remove()
-    fast.begin()
+    fast.begin(full=True)
     fast.draw_sprite(fast.sprite("1,234", style, "center", "baseline", family=family, lang="en"), x, y)
     blitted = fast.rgba().astype(np.int16)
     fast.begin()
@@ -231,7 +231,7 @@ def test_text_sprites_match_matplotlib_text_drawing():
 
 
 def rgba_background(fast) -> np.ndarray:
-    fast.begin()
+    fast.begin(full=True)
     return fast.rgba().astype(np.int16)
 
 
@@ -433,6 +433,46 @@ def test_share_card_validation():
         ShareCardText(name="a", title="b", stats=())
     with pytest.raises(ValueError):
         render_share_card(CARD, "square")
+
+
+def parse_png(data: bytes) -> dict[bytes, bytes]:
+    """Strict chunk walk: CRCs checked, IDATs joined."""
+    import struct
+    import zlib
+
+    assert data[:8] == PNG_SIGNATURE
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + body) == crc, kind
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + length
+    assert list(chunks)[0] == b"IHDR" and list(chunks)[-1] == b"IEND"
+    return chunks
+
+
+@pytest.mark.parametrize("week", [WEEK, WEEK_B, [0] * 7, [3, 3, 1, 0, 3, 2, 1], WEEK])
+def test_png_stream_is_strictly_valid(week):
+    """The zlib stream is assembled from cached pieces: zlib itself must accept it (Adler-32)."""
+    import zlib
+
+    chunks = parse_png(render_weekly(week).png)
+    raw = zlib.decompress(chunks[b"IDAT"])  # raises on a bad checksum
+    assert len(raw) == 600 * (1200 + 1)
+    assert raw[:: 1200 + 1] == bytes(600)  # filter type 0 on every row
+    assert len(chunks[b"PLTE"]) % 3 == 0 and len(chunks[b"PLTE"]) // 3 <= 256
+    assert max(raw) < len(chunks[b"PLTE"]) // 3
+
+
+def test_adler32_combine():
+    import os
+    import zlib
+
+    for n in (0, 1, 5552, 70_000):
+        a, b = os.urandom(999), os.urandom(n)
+        assert _engine._adler32_combine(zlib.adler32(a), zlib.adler32(b), n) == zlib.adler32(a + b)
 
 
 # --- chart object, batch, purity -----------------------------------------------------------
