@@ -45,7 +45,11 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
     from pipelines.definitions import defs
 
     echo(f"running {job_name}" + (f" for the period {partition}" if partition else ""))
-    defs.resolve_job_def(job_name).execute_in_process(instance=instance, partition_key=partition, raise_on_error=True)
+    # Dagster's step-by-step DEBUG lines go to the run's event log (the UI), not the terminal.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    defs.resolve_job_def(job_name).execute_in_process(
+        run_config=quiet, instance=instance, partition_key=partition, raise_on_error=True
+    )
 
 
 def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,
