@@ -189,6 +189,7 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
     first = "parquet" if "parquet_ingest_s" in figures else "csv"
     figures.update({
         "seconds": figures[f"{first}_ingest_s"],
+        "peak_rss_mb": figures[f"{first}_peak_rss_mb"],   # the ingest's, not the baselines'
         "events": figures[f"{first}_events_loaded"],
         "customers": figures[f"{first}_customers_loaded"],
         "load_average_after": round(os.getloadavg()[0], 2),

@@ -365,6 +365,35 @@ def test_parquet_row_numbers_and_typed_checks(tmp_path, config, warehouse):
         (2, "quantity"), (3, "customer_id"), (4, "quantity")]
 
 
+def test_row_numbers_stay_in_file_order_when_duckdb_reads_in_parallel(tmp_path, config, warehouse):
+    """200k rows, many row groups / CSV chunks, two threads: bad rows are found at their own number.
+
+    Guards the design: row numbers come from the scan itself (streaming window, Parquet
+    file_row_number), never from the order rows arrive in after a parallel, joining plan.
+    """
+    n, bad_every = 200_000, 19_997
+    src = duckdb.connect()
+    src.execute("SET threads = 2")
+    rows = f"""SELECT 'r' || i AS event_id, 'c' || (i % 97) AS customer_id,
+                      TIMESTAMP '2026-01-01' + to_seconds(i) AS occurred_at, 'login' AS event_type,
+                      CASE WHEN (i + 1) % {bad_every} = 0 THEN -1 ELSE 1 END AS quantity
+               FROM range({n}) t(i)"""
+    src.execute(f"COPY ({rows}) TO '{tmp_path / 'big.csv'}' (HEADER)")
+    src.execute(f"COPY ({rows}) TO '{tmp_path / 'big.parquet'}' (ROW_GROUP_SIZE 5000)")
+    src.close()
+    warehouse.execute("SET threads = 2")
+    want = [k for k in range(1, n + 1) if k % bad_every == 0]
+    for name in ("big.csv", "big.parquet"):
+        report = ingest(warehouse, config, tmp_path / name)
+        got = [r[0] for r in warehouse.execute(
+            "SELECT row_number FROM quarantine WHERE source_file LIKE ? ORDER BY 1", [f"%{name}"]).fetchall()]
+        assert got == want, name
+        assert report.files[0].rows_read == n
+        bad_ids = warehouse.execute("SELECT list(json_extract_string(raw, '$.event_id') ORDER BY row_number) "
+                                    "FROM quarantine WHERE source_file LIKE ?", [f"%{name}"]).fetchone()[0]
+        assert bad_ids == [f"r{k - 1}" for k in want], name            # the raw row is that row
+
+
 # --------------------------------------------------------------------------------------
 # Customers
 # --------------------------------------------------------------------------------------

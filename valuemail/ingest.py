@@ -1112,11 +1112,12 @@ def _parse_bytes(text: str) -> float | None:
 @contextmanager
 def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterator[None]:
     """UTC session time zone, file-order scans, bounded memory — restored afterwards."""
-    names = ("TimeZone", "preserve_insertion_order", "memory_limit")
+    names = ("TimeZone", "preserve_insertion_order", "memory_limit", "enable_progress_bar")
     saved = dict(zip(names, con.execute(
         "SELECT " + ", ".join(f"current_setting({sql_str(n)})" for n in names)).fetchone()))
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")  # progress goes through `progress`, not stderr bars
     if settings.memory_limit:
         wanted, current = _parse_bytes(settings.memory_limit), _parse_bytes(str(saved.get("memory_limit", "")))
         if wanted and (current is None or wanted < current):
@@ -1125,7 +1126,8 @@ def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterat
         yield
     finally:
         for name in names:
-            con.execute(f"SET {name} = {sql_str(str(saved[name]).lower() if name == 'preserve_insertion_order' else saved[name])}")
+            value = saved[name]
+            con.execute(f"SET {name} = {str(value).lower() if isinstance(value, bool) else sql_str(value)}")
         for table in (_STAGE, _FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids", "_vm_ingest_rejected", "_vm_ingest_cust"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -1202,9 +1204,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Sequence[str], config: C
                 if source.local_path is None and local is not None:
                     local.unlink(missing_ok=True)
         results += _flush(con, batch, now, progress)
-    final = report()
-    _say(progress, final.describe().splitlines()[0])
-    return final
+    return report()
 
 
 def _already_ingested(con: duckdb.DuckDBPyConnection, sha: str) -> str | None:
