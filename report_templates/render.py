@@ -34,7 +34,8 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -262,22 +263,23 @@ class EmailRenderer:
         return make_environment(locale, self.templates_dir)
 
     def _static_context(self, shape: Shape) -> dict[str, Any]:
-        loc = i18n.localizer(shape.locale)
+        return {"s": shape, "t": self._static_texts(shape.campaign, shape.locale, shape.period_start, shape.period_end),
+                "brand": self.brand, "c": self.brand.colours}
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per process; the cache is the point
+    def _static_texts(self, campaign: str, locale: str, start: date, end: date) -> dict[str, Any]:
+        """What every e-mail of a campaign, language and period shares (computed once)."""
+        loc = i18n.localizer(locale)
         return {
-            "s": shape,
-            "t": {
-                "lang": loc.lang,
-                "dir": loc.direction,
-                "fonts": _fonts_for(shape.locale),
-                "period_label": loc.period_label(shape.campaign, shape.period_start, shape.period_end),
-                "year": shape.period_start.year,
-                "month_name": loc.month_names[shape.period_start.month - 1],
-                "weekday_abbr": loc.weekday_abbr,
-                "month_abbr": loc.month_abbr,
-                "value_model_version": self.value_model.version,
-            },
-            "brand": self.brand,
-            "c": self.brand.colours,
+            "lang": loc.lang,
+            "dir": loc.direction,
+            "fonts": _fonts_for(locale),
+            "period_label": loc.period_label(campaign, start, end),
+            "year": start.year,
+            "month_name": loc.month_names[start.month - 1],
+            "weekday_abbr": loc.weekday_abbr,
+            "month_abbr": loc.month_abbr,
+            "value_model_version": self.value_model.version,
         }
 
     # -- stage 1 -----------------------------------------------------------------------------

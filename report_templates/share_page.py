@@ -8,6 +8,7 @@ money (often sensitive for a business).  :mod:`valuemail.share` stores and publi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,10 @@ def render_page(page: SharePage, locale: str, brand: Brand) -> str:
     from report_templates.render import _fonts_for
 
     loc = i18n.localizer(locale)
+    fonts = _fonts_for(locale)
+    if not re.fullmatch(r"[A-Za-z0-9 ,'-]+", fonts):  # goes into <style> unescaped (entities don't work there)
+        raise ValueError(f"unexpected characters in the font stack {fonts!r}")
     return _environment().get_template("share.html.j2").render(
         p=page, brand=brand, c=brand.colours,
-        t={"lang": loc.lang, "dir": loc.direction, "fonts": _fonts_for(locale), "og_locale": _OG_LOCALE[locale]},
+        t={"lang": loc.lang, "dir": loc.direction, "fonts": fonts, "og_locale": _OG_LOCALE[locale]},
     )

@@ -29,7 +29,7 @@ from report_templates.model import EmailData, first_name
 SUBJECT_MAX = 50
 PREHEADER_MAX = 110
 MAX_FEATURES = 3
-_TILE_CHARS = 8  # longest tile value that fits a third of a 375 px phone at 22 px
+MAX_HIGHLIGHTS = 4
 
 
 def N_(message: str) -> str:
@@ -152,7 +152,6 @@ class Shape(NamedTuple):
     empty: bool  # no tasks at all in the period
     has_change: bool  # a comparison with the previous period
     n_tiles: int  # stat tiles (0–3)
-    wide_tiles: bool  # a tile value too long for three-abreast on a phone: tiles stack there
     charts: tuple  # chart kinds shown, in order
     n_highlights: int  # highlight rows (label + value)
     n_features: int  # top-feature rows (0–3)
@@ -369,7 +368,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
             "rate": loc.format_money(data.hourly_rate, data.currency)}
 
     # --- highlights (label, value) rows ------------------------------------------------------------------
-    highlights: list[tuple[str, str]] = []
+    highlights: list[tuple[int, str, str]] = []  # (priority, label, value): the MAX_HIGHLIGHTS best are shown
     charts = {c.kind: c for c in data.charts} if data.charts else {}
     peer_chart = charts.get("peer_position") if (data.tasks_percentile is not None and not empty) else None
     if not empty and variant != "low":
@@ -382,31 +381,32 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         if busiest_day and busiest_tasks and data.period_start <= busiest_day < data.period_end:
             day = loc.format_date(busiest_day) if yearly else loc.format_day(busiest_day)
             values["busiest_weekday"] = loc.weekday_names[busiest_day.weekday()]
-            highlights.append((_("Biggest day") if yearly else _("Busiest day"),
+            highlights.append((0, _("Biggest day") if yearly else _("Busiest day"),
                                _("%(day)s · %(tasks)s") % {"day": day, "tasks": ngettext("%(n)s task", "%(n)s tasks", busiest_tasks)}))
         percentile = data.tasks_percentile
         has_peer = percentile is not None and percentile >= thresholds.peer_min_percentile
         if has_peer and peer_chart is None:  # with the chart, its headline already says it
-            highlights.append((_("Compared with others"),
+            highlights.append((3, _("Compared with others"),
                                _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
         if not has_peer:
             peer_chart = None
         if data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
-            highlights.append((_("Streak"), _("Active %(streak)s") % {
+            highlights.append((4, _("Streak"), _("Active %(streak)s") % {
                 "streak": ngettext("%(n)s week in a row", "%(n)s weeks in a row", data.streak_weeks)}))
         if data.milestones:
-            highlights.append((_("Milestone"), _("You passed %(milestone)s") % {
+            highlights.append((1, _("Milestone"), _("You passed %(milestone)s") % {
                 "milestone": ngettext("%(n)s task since you started", "%(n)s tasks since you started", max(data.milestones))}))
         first_use = next((e for e in data.first_uses if e in vm.features), None)
         if first_use:
             label, _fb = ph.vm(first_use, "feature", vm.features[first_use], 60)
-            highlights.append((_("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
+            highlights.append((5, _("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
         if data.money_other:
-            highlights.append((_("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
+            highlights.append((2, _("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
         if yearly and data.lifetime_tasks and data.lifetime_tasks > tasks:
-            highlights.append((_("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
+            highlights.append((6, _("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
                                                            data.lifetime_tasks)))
-    for (kl, kv), (label, value) in zip(_HL_KEYS, highlights):
+    highlights = sorted(highlights)[:MAX_HIGHLIGHTS]  # concise: the most telling few
+    for (kl, kv), (_priority, label, value) in zip(_HL_KEYS, highlights):
         values[kl] = label
         values[kv] = value
 
@@ -457,7 +457,6 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     shape = Shape(
         campaign, choice.used, variant, data.period_start, data.period_end, empty, has_change, len(tiles),
-        any(len(value) > _TILE_CHARS for value, _label in tiles),
         tuple(chart_kinds), len(highlights), len(features), n_explain, has_share, has_money_note, has_workdays,
         has_best_month,
     )
