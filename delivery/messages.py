@@ -1,11 +1,16 @@
 """Turn what the emails stage rendered into the exact bytes a transport sends.
 
 Reads, per batch, one row per customer from ``emails`` (subject, ``html_path``,
-``text_path``; the email engineer's public contract) joined with ``customers`` (display
-name) and — when that table exists — the inline images from ``email_images``
-(``campaign, period, customer_id, cid, path``).  Files are read and the MIME built in the
-worker threads (:meth:`MessageSource.build`); the database is only touched from the
+``text_path``, ``unsubscribe_url``; the emails stage's public contract) joined with
+``customers`` (display name) and — when that table exists — the inline images from
+``email_images`` (``cid``, ``path``, ``content_type``).  Files are read and the MIME built
+in the worker threads (:meth:`MessageSource.build`); the database is only touched from the
 thread that owns the connection (:meth:`MessageSource.load`).
+
+The bytes come from :class:`report_templates.mime_skeleton.MimeSkeleton` (the static
+headers and boundaries laid out once per send, ~10x faster than ``EmailMessage``), with
+:func:`delivery.mime.build_raw` as the fallback when the skeleton is not available; both
+produce the structure documented in :mod:`delivery.mime`.
 
 Headers every message gets:
 
@@ -24,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import duckdb
 
@@ -45,7 +50,8 @@ class Rendered:
     subject: str
     html_path: str
     text_path: str
-    images: tuple[tuple[str, str], ...] = ()   # (cid, png path)
+    unsubscribe_url: str | None = None
+    images: tuple[tuple[str, str, str], ...] = ()   # (cid, path, content type)
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -54,11 +60,25 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     ).fetchone()[0])
 
 
-def default_list_unsubscribe(config: Config) -> Callable[[str, str], Mapping[str, str]]:
+def _columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'", [name]
+    ).fetchall()}
+
+
+def default_unsubscribe_url(config: Config) -> Callable[[str, str], str]:
+    """``(customer_id, campaign) -> https://…/u/<signed token>`` from the preference centre."""
     from preference_centre.links import link_builder
 
-    builder = link_builder(config)
-    return builder.list_unsubscribe_headers
+    return link_builder(config).unsubscribe_url
+
+
+def _skeleton_class():
+    try:
+        from report_templates.mime_skeleton import MimeSkeleton
+    except ImportError:  # pragma: no cover - the emails stage ships it
+        return None
+    return MimeSkeleton
 
 
 class MessageSource:
@@ -69,8 +89,9 @@ class MessageSource:
         con: duckdb.DuckDBPyConnection,
         config: Config,
         period: Period,
-        list_unsubscribe: Callable[[str, str], Mapping[str, str]] | None = None,
+        unsubscribe_url: Callable[[str, str], str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        use_skeleton: bool = True,
     ):
         self.con = con
         self.period = period
@@ -81,10 +102,15 @@ class MessageSource:
         self.reply_to = str(sender.get("reply_to", "") or "")
         self.envelope_from = str(delivery.get("envelope_from", "") or self.from_address)
         list_id = str(sender.get("list_id", "value-emails.valuemail.example"))
-        self.list_id = f"{self.from_name} {period.campaign} <{period.campaign}.{list_id}>"
-        self.list_unsubscribe = list_unsubscribe or default_list_unsubscribe(config)
+        self.list_id = f"{period.campaign}.{list_id}"    # one list per campaign (RFC 2919)
+        self.unsubscribe_url = unsubscribe_url or default_unsubscribe_url(config)
         self.clock = clock
         self.has_images = _table_exists(con, "email_images")
+        self.emails_columns = _columns(con, "emails")
+        self.image_columns = _columns(con, "email_images") if self.has_images else set()
+        skeleton = _skeleton_class() if use_skeleton else None
+        self.skeleton = skeleton(from_name=self.from_name, from_address=self.from_address,
+                                 reply_to=self.reply_to or None, list_id=self.list_id) if skeleton else None
 
     @property
     def sender_domain(self) -> str:
@@ -92,25 +118,27 @@ class MessageSource:
 
     def load(self, customer_ids: Sequence[str]) -> dict[str, Rendered]:
         """The rendered e-mails of these customers (absent: not rendered)."""
-        if not customer_ids or not _table_exists(self.con, "emails"):
+        if not customer_ids or not self.emails_columns:
             return {}
         p = [self.period.campaign, self.period.start, list(customer_ids)]
+        unsub = "e.unsubscribe_url" if "unsubscribe_url" in self.emails_columns else "NULL"
         rows = self.con.execute(
-            """
-            SELECT e.customer_id, coalesce(c.name, ''), e.subject, e.html_path, e.text_path
+            f"""
+            SELECT e.customer_id, coalesce(c.name, ''), e.subject, e.html_path, e.text_path, {unsub}
             FROM emails e LEFT JOIN customers c USING (customer_id)
-            WHERE e.campaign = ? AND e.period = ? AND list_contains(?, e.customer_id)
+            WHERE e.campaign = ? AND e.period = ? AND e.customer_id IN (SELECT unnest(?))
             """,
             p,
         ).fetchall()
-        images: dict[str, list[tuple[str, str]]] = {}
+        images: dict[str, list[tuple[str, str, str]]] = {}
         if self.has_images:
-            for cid, content_id, path in self.con.execute(
-                "SELECT customer_id, cid, path FROM email_images WHERE campaign = ? AND period = ? "
-                "AND list_contains(?, customer_id) ORDER BY customer_id, cid",
+            ctype = "content_type" if "content_type" in self.image_columns else "'image/png'"
+            for cid, content_id, path, kind in self.con.execute(
+                f"SELECT customer_id, cid, path, {ctype} FROM email_images WHERE campaign = ? AND period = ? "
+                "AND customer_id IN (SELECT unnest(?)) ORDER BY customer_id, cid",
                 p,
             ).fetchall():
-                images.setdefault(cid, []).append((content_id, path))
+                images.setdefault(cid, []).append((content_id, path, kind))
         return {r[0]: Rendered(*r, images=tuple(images.get(r[0], ()))) for r in rows}
 
     def build(self, rendered: Rendered | None, customer_id: str, to_address: str, message_id: str) -> bytes:
@@ -118,17 +146,27 @@ class MessageSource:
         if rendered is None:
             raise ContentError(f"no rendered e-mail: customer {customer_id} has no row in emails for {self.period}")
         try:
-            text = Path(rendered.text_path).read_text(encoding="utf-8")
-            html = Path(rendered.html_path).read_text(encoding="utf-8")
-            images = tuple(InlineImage(cid, Path(path).read_bytes(), Path(path).name) for cid, path in rendered.images)
+            text = _read(rendered.text_path).decode("utf-8")
+            html = _read(rendered.html_path).decode("utf-8")
+            images = [(cid, _read(path), _filename(path), kind) for cid, path, kind in rendered.images]
         except OSError as exc:
             raise ContentError(f"rendered e-mail unreadable: {exc}") from exc
-        headers = {
-            "List-Id": self.list_id,
-            **self.list_unsubscribe(customer_id, self.period.campaign),
+        unsubscribe = rendered.unsubscribe_url or self.unsubscribe_url(customer_id, self.period.campaign)
+        extra = {
             "X-Valuemail-Ref": message_ref(self.period.campaign, self.period.key, customer_id),
             "Feedback-ID": f"{self.period.campaign}:{self.period.key}:valuemail",
         }
+        if self.skeleton is not None:
+            from email.utils import format_datetime
+
+            from report_templates.mime_skeleton import InlinePart
+
+            return self.skeleton.render(
+                to_name=rendered.to_name, to_address=to_address, subject=rendered.subject, text=text, html=html,
+                images=[InlinePart(cid, data, name, kind) for cid, data, name, kind in images],
+                message_id=message_id, list_unsubscribe=unsubscribe, headers=extra,
+                date=format_datetime(self.clock()) if self.clock else None,
+            )
         mail = OutgoingEmail(
             from_name=self.from_name,
             from_address=self.from_address,
@@ -137,9 +175,20 @@ class MessageSource:
             subject=rendered.subject,
             text=text,
             html=html,
-            images=images,
-            headers=headers,
+            images=tuple(InlineImage(cid, data, name) for cid, data, name, _ in images),
+            headers={"List-Id": f"<{self.list_id}>", "List-Unsubscribe": f"<{unsubscribe}>",
+                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click", **extra},
             message_id=message_id,
             reply_to=self.reply_to,
         )
         return build_raw(mail, now=self.clock() if self.clock else None)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:  # plain open(): pathlib costs ~30 µs a call in this hot loop
+        return fh.read()
+
+
+def _filename(path: str) -> str:
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(path).name)[:80]
+    return name or "image.png"

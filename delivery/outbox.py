@@ -259,40 +259,54 @@ def claim(
     a domain gets at most ``domain_cap`` claims per UTC day (messages that may have gone:
     ``sending``, ``sent``, ``unknown``); the rest stay ``pending`` for the next day's run.
     """
+    import pyarrow as pa
+
     now = now or utcnow()
     day_start = datetime(now.year, now.month, now.day)
-    params = {
-        "c": period.campaign, "p": period.start, "b": batch_id, "now": now, "day": day_start,
-        "cap": int(domain_cap), "exempt": list(cap_exempt), "n": int(limit),
-    }
+    exempt = set(cap_exempt)
+    p = {"c": period.campaign, "p": period.start}
     with transaction(con):
-        rows = con.execute(
+        used: dict[str, int] = {}
+        if domain_cap > 0:
+            used = dict(con.execute(
+                "SELECT domain, count(*) FROM outbox WHERE claimed_at >= ? AND status IN ('sending', 'sent', 'unknown') "
+                "GROUP BY domain", [day_start]).fetchall())
+        capped = [d for d, n in used.items() if n >= domain_cap and d not in exempt]
+        candidates = con.execute(
             """
-            UPDATE outbox SET status = 'sending', attempts = attempts + 1, batch_id = $b,
-                   claimed_at = $now, updated_at = $now, not_before = NULL
-            WHERE campaign = $c AND period = $p AND customer_id IN (
-            WITH used AS (
-                SELECT domain, count(*) AS n FROM outbox
-                WHERE claimed_at >= $day AND status IN ('sending', 'sent', 'unknown')
-                GROUP BY domain
-            ),
-            due AS (
-                SELECT o.customer_id, o.domain,
-                       row_number() OVER (PARTITION BY o.domain ORDER BY o.customer_id) AS rn
-                FROM outbox o
-                WHERE o.campaign = $c AND o.period = $p AND o.status = 'pending'
-                  AND (o.not_before IS NULL OR o.not_before <= $now)
-            ),
-            picked AS (
-                SELECT d.customer_id FROM due d LEFT JOIN used u ON u.domain = d.domain
-                WHERE $cap <= 0 OR list_contains($exempt, d.domain) OR d.rn + coalesce(u.n, 0) <= $cap
-                ORDER BY d.customer_id LIMIT $n
-            )
-            SELECT customer_id FROM picked)
-            RETURNING customer_id, email, message_id, attempts
+            SELECT customer_id, domain FROM outbox
+            WHERE campaign = $c AND period = $p AND status = 'pending' AND (not_before IS NULL OR not_before <= $now)
+              AND coalesce(domain, '') NOT IN (SELECT unnest($capped::VARCHAR[]))
+            ORDER BY customer_id LIMIT $n
             """,
-            params,
+            {**p, "now": now, "capped": capped, "n": int(limit) * 2 + 100},
         ).fetchall()
+        picked: list[str] = []
+        for customer_id, domain in candidates:
+            if domain_cap > 0 and domain not in exempt:
+                if used.get(domain, 0) >= domain_cap:
+                    continue
+                used[domain] = used.get(domain, 0) + 1
+            picked.append(customer_id)
+            if len(picked) >= limit:
+                break
+        if not picked:
+            return []
+        con.register("_claim", pa.table({"customer_id": pa.array(picked, pa.string())}))
+        try:
+            rows = con.execute(
+                """
+                UPDATE outbox SET status = 'sending', attempts = attempts + 1, batch_id = $b,
+                       claimed_at = $now, updated_at = $now, not_before = NULL
+                FROM _claim
+                WHERE outbox.campaign = $c AND outbox.period = $p AND outbox.customer_id = _claim.customer_id
+                  AND outbox.status = 'pending'
+                RETURNING outbox.customer_id, outbox.email, outbox.message_id, outbox.attempts
+                """,
+                {**p, "b": batch_id, "now": now},
+            ).fetchall()
+        finally:
+            con.unregister("_claim")
     rows.sort()
     return [Claimed(*r) for r in rows]
 

@@ -81,7 +81,7 @@ class SendSettings:
     max_attempts: int = 5
     domain_cap: int = 20
     cap_exempt: tuple[str, ...] = ()
-    recheck_chunk: int = 20
+    recheck_chunk: int = 50
     recheck_max_age_s: float = 0.5
     journal_fsync: bool = False
     reconcile_grace_s: float = 5.0
@@ -96,7 +96,7 @@ class SendSettings:
             max_attempts=max(1, int(d.get("max_attempts", 5))),
             domain_cap=int(d.get("domain_daily_cap", 20)),
             cap_exempt=tuple(str(x).lower() for x in d.get("domain_cap_exempt", ())),
-            recheck_chunk=max(1, int(d.get("recheck_chunk", 20))),
+            recheck_chunk=max(1, int(d.get("recheck_chunk", 50))),
             recheck_max_age_s=float(d.get("recheck_max_age_s", 0.5)),
             journal_fsync=bool(d.get("journal_fsync", False)),
             reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),

@@ -97,7 +97,7 @@ def _assert_exactly_once(sink, home, ledger):
 
 
 def test_sigkill_mid_batch_then_rerun_sends_each_message_exactly_once(tmp_path):
-    with smtp_sink(tmp_path, "--delay-ms", "3") as sink:
+    with smtp_sink(tmp_path, "--delay-ms", "3", "--pipelining") as sink:
         home = _home(tmp_path, sink=sink)
         proc = _start_sender(home, "random")
         deadline = time.monotonic() + 60

@@ -132,15 +132,25 @@ def test_the_message_the_send_loop_builds_has_every_required_header(tmp_path, mo
 
     monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
     home = make_home(tmp_path, n=1)
-    with home.con() as con:
+    png = tmp_path / "weekly_activity.png"
+    png.write_bytes(PNG)
+    with home.con() as con:  # the emails stage's email_images table: inline charts as multipart/related
+        con.execute("CREATE TABLE email_images (campaign VARCHAR, period DATE, customer_id VARCHAR, cid VARCHAR, "
+                    "path VARCHAR, alt VARCHAR, content_type VARCHAR, kind VARCHAR)")
+        con.execute("INSERT INTO email_images VALUES ('weekly', ?, 'c0000', 'weekly_activity.c0000@valuemail', ?, 'x', "
+                    "'image/png', 'weekly_activity')", [PERIOD.start, str(png)])
         source = MessageSource(con, home.config, PERIOD)
         raw = source.build(source.load(["c0000"])["c0000"], "c0000", "u0@acme.example", "<vm.test@valuemail.example>")
     msg = _parse(raw)
     assert msg["Message-ID"] == "<vm.test@valuemail.example>" and msg["Date"]
     assert msg["List-Unsubscribe"].startswith("<https://valuemail.example/u/")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["List-Id"] == "valuemail weekly <weekly.value-emails.valuemail.example>"
+    assert msg["List-Id"] == "<weekly.value-emails.valuemail.example>"
     assert msg["From"] == "valuemail <hello@valuemail.example>" and msg["To"] == "Customer c0000 <u0@acme.example>"
-    text, html = msg.get_payload()
-    assert (msg.get_content_type(), text.get_content_type(), html.get_content_type()) == (
-        "multipart/alternative", "text/plain", "text/html")
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    text, related = msg.get_payload()
+    html, image = related.get_payload()
+    assert (msg.get_content_type(), text.get_content_type(), related.get_content_type(), html.get_content_type()) == (
+        "multipart/alternative", "text/plain", "multipart/related", "text/html")
+    assert image["Content-ID"] == "<weekly_activity.c0000@valuemail>" and image.get_content() == PNG
+    assert "Hi c0000" in html.get_content() and "42 minutes" in text.get_content()
