@@ -176,7 +176,15 @@ def default_links(config: Config) -> LinksFor:
 
 # --------------------------------------------------------------------------------------- helpers
 def safe_filename(customer_id: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id)
+    """An ASCII file name for a customer id (ids that needed changing, or long ones, get a hash suffix).
+
+    Chart files' names become inline-image file names in the MIME message, so: ASCII letters,
+    digits, ``-_.`` only, at most 60 characters, never ``.``/``..``.
+    """
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in customer_id)
+    if safe != customer_id or len(safe) > 60 or safe.strip(".") == "":
+        safe = safe[:40].strip(".") + "-" + hashlib.sha256(customer_id.encode()).hexdigest()[:12]
+    return safe
 
 
 def emails_dir(config: Config, period: Period) -> Path:
