@@ -286,6 +286,8 @@ def _check_values(values: Sequence[float], n: int) -> np.ndarray:
 
 
 def bar_alt(values: np.ndarray, labels: BarLabels, value_labels: Sequence[str]) -> str:
+    """The alt text of a bar chart (also usable without drawing it)."""
+    value_labels = [theme.one_line(str(t)) for t in value_labels]
     names = labels.names or labels.categories
     items = labels.alt_separator.join(
         labels.alt_item.format(name=name, value=text) for name, text in zip(names, value_labels)

@@ -177,7 +177,9 @@ def _coverage(families: tuple[str, ...], weight: str) -> frozenset[int]:
     return frozenset(covered)
 
 
-_SPACES = re.compile(r"\s+")
+# breaking whitespace only: no-break spaces (Babel's digit group separators, e.g. "1\u00a0200"
+# in Hungarian) are kept
+_SPACES = re.compile(r"[ \t\n\r\f\v\x1c-\x1f\x85\u1680\u2000-\u200a\u2028\u2029\u205f\u3000]+")
 
 
 def drawable(text: str, families: tuple[str, ...], weight: str = "normal") -> str:
@@ -199,15 +201,18 @@ def drawable(text: str, families: tuple[str, ...], weight: str = "normal") -> st
             continue
         if ch == " " or ord(ch) in covered:
             out.append(ch)
+        elif cat == "Zs":  # a space the fonts lack (e.g. narrow no-break): a plain space
+            out.append(" ")
     return "".join(out).strip()
 
 
 def one_line(text: str) -> str:
-    """Alt text hygiene: NFC, no control / bidi-override characters, whitespace collapsed."""
+    """Alt text hygiene: NFC, no control / bidi-override characters, every run of whitespace
+    (no-break spaces too, as the e-mail's plain-text part writes them) one space, trimmed."""
     out = []
-    for ch in unicodedata.normalize("NFC", text):
+    for ch in " ".join(unicodedata.normalize("NFC", text).split()):
         cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs", "Co", "Cn") and ch not in "\t\n\r":
+        if cat in ("Cc", "Cs", "Co", "Cn"):
             continue
         if cat == "Cf" and ch not in "\u200c\u200d":
             continue

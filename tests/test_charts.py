@@ -420,6 +420,18 @@ def test_share_card_hostile_names(name):
     save(chart, f"share_hostile_{safe}.png")
 
 
+def test_no_break_spaces_in_value_labels():
+    """Babel groups digits with (narrow) no-break spaces in many locales: drawn as such, and the
+    alt text writes them as plain spaces, like the e-mail's text part."""
+    labels = ["1\u00a0200", "1\u202f500", "800", "3\u00a0100", "2\u00a0000", "300", "0"]
+    chart = render_weekly([1200, 1500, 800, 3100, 2000, 300, 0], HU, value_labels=labels)
+    assert "hétfő 1 200, kedd 1 500" in chart.alt
+    assert chart.alt == bars.bar_alt(np.array([1200, 1500, 800, 3100, 2000, 300, 0.0]), HU, labels)
+    fam = theme.font_family("hu")
+    assert theme.drawable("1\u00a0200", fam) == "1\u00a0200"
+    assert theme.one_line(" a\r\n b\u00a0c\t ") == "a b c"
+
+
 def test_drawable_cleans_caller_text():
     fam = theme.font_family(None)
     assert theme.drawable("Eve\r\nBcc: x", fam) == "Eve Bcc: x"
