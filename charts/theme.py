@@ -23,6 +23,7 @@ Design rules the charts follow:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import unicodedata
@@ -31,6 +32,9 @@ from pathlib import Path
 
 from matplotlib import font_manager, ft2font
 from matplotlib.colors import to_rgb
+
+log = logging.getLogger(__name__)
+_warned_missing: set[tuple[str, ...]] = set()
 
 # --- palette -------------------------------------------------------------------------------
 NIGHT = "#1E1B4B"  # card background: deep indigo
@@ -203,6 +207,10 @@ def drawable(text: str, families: tuple[str, ...], weight: str = "normal") -> st
             out.append(ch)
         elif cat == "Zs":  # a space the fonts lack (e.g. narrow no-break): a plain space
             out.append(" ")
+        elif cat.startswith("L") and families not in _warned_missing:  # letters, not emoji
+            _warned_missing.add(families)
+            log.warning("charts: no installed font draws %r (U+%04X); dropped. For Chinese, Japanese or "
+                        "Korean text install Noto Sans CJK (Debian: fonts-noto-cjk).", ch, ord(ch))
     return "".join(out).strip()
 
 
