@@ -32,12 +32,13 @@ Why it is still safe
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import escape
@@ -153,13 +154,16 @@ class Compiled:
     ``fill`` takes the values as a sequence in :attr:`slots` order (each distinct slot once).
     """
 
-    __slots__ = ("names", "statics", "slots", "_fill")
+    __slots__ = ("names", "statics", "slots", "values_of", "_fill")
 
     def __init__(self, rendered: str):
         parts = _SLOT_RE.split(rendered)
         self.statics: tuple[str, ...] = tuple(parts[0::2])
         self.names: tuple[str, ...] = tuple(parts[1::2])
         self.slots: tuple[str, ...] = tuple(dict.fromkeys(self.names))
+        # values_of(mapping) -> the values in slot order, looked up in C (one itemgetter call)
+        getter = operator.itemgetter(*self.slots) if self.slots else (lambda mapping: ())
+        self.values_of = getter if len(self.slots) != 1 else (lambda mapping, g=getter: (g(mapping),))
         if SLOT_PREFIX in "".join(self.statics):
             raise TemplateError("a slot token was mangled during compilation (MJML or a filter changed it)")
         self._fill = _make_filler(self.statics, self.names, self.slots)
@@ -182,7 +186,7 @@ def _make_filler(statics: tuple[str, ...], names: tuple[str, ...], slots: tuple[
     return namespace["fill"]
 
 
-def escape_all(values: list[str]) -> list[str]:
+def escape_all(values: Sequence[str]) -> list[str]:
     """HTML-escape many values with one call of markupsafe's C escape.
 
     The values are joined with NUL, escaped once and split again; a value that itself held a
@@ -316,8 +320,8 @@ class EmailRenderer:
         compiled = self.compile(view.shape)
         values = view.values
         try:
-            html = compiled.html.fill(escape_all([values[name] for name in compiled.html.slots]))
-            text = compiled.text.fill([values[name] for name in compiled.text.slots])
+            html = compiled.html.fill(escape_all(compiled.html.values_of(values)))
+            text = compiled.text.fill(compiled.text.values_of(values))
         except KeyError as exc:
             raise TemplateError(f"template {view.shape.campaign} uses slot {exc.args[0]!r} the view does not provide") from None
         return self._result(view, html, text)

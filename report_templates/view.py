@@ -202,8 +202,11 @@ _SPACES = re.compile(r"\s+")
 
 
 def _label(text: str, limit: int) -> str:
-    """A value-model text (configuration, trusted but not assumed tidy): one line, bounded."""
-    text = _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    """A configuration or chart text (trusted but not assumed tidy): NFC, one line, bounded."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if not text.isprintable() or "  " in text or text != text.strip():  # line breaks, tabs, runs of spaces
+        text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
