@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from report_templates.model import ChartImage, EmailData, FeatureCount, Links
+from report_templates.model import ChartImage, EmailData, FeatureCount, Links, first_name
 from report_templates.view import Brand, Thresholds, ValueModelTexts
 
 BASE = "https://valuemail.example"
@@ -71,28 +71,41 @@ def charts_for(campaign: str, customer_id: str, tasks_alt: str = "") -> tuple[Ch
 
 
 def with_chart_alts(data: EmailData) -> EmailData:
-    """The charts' real alt texts (in the customer's language), computed without drawing."""
-    import numpy as np
-    from charts.bars import bar_alt
-    from charts.share import share_alt
+    """Realistic alt texts in the customer's language, made here from the catalog's alt patterns.
 
+    (Not by calling charts/: the golden files test the templates, and must not change when the
+    chart code words its alt text differently.)
+    """
     from report_templates import i18n, visuals
 
     loc = i18n.localizer(i18n.choose_locale(data.locale).used)
+    _ = loc.gettext
     alts = {}
     for chart in data.charts:
         if chart.kind in ("weekly_activity", "monthly_activity", "year_months"):
-            values = (list(data.monthly_tasks) if chart.kind == "year_months" else
+            yearly = chart.kind == "year_months"
+            values = (list(data.monthly_tasks) if yearly else
                       list(data.daily_tasks[:7]) if chart.kind == "weekly_activity" else visuals._weekday_totals(data))
-            if len(values) in (7, 12):
-                alts[chart.kind] = bar_alt(np.asarray(values, dtype=float), visuals.bar_labels(chart.kind, loc),
-                                           [loc.format_int(v) for v in values])
+            if len(values) not in (7, 12) or not any(values):
+                continue
+            names = loc.month_names if yearly else loc.weekday_names
+            title = _("Tasks per month") if yearly else _("Tasks per day") if chart.kind == "weekly_activity" \
+                else _("Tasks by weekday, whole month")
+            items = _(", ").join(_("{name} {value}").format(name=n, value=loc.format_int(v)) for n, v in zip(names, values))
+            top = max(range(len(values)), key=values.__getitem__)
+            pattern = _("{title}: {values}. Best month: {top} ({top_value}).") if yearly else \
+                _("{title}: {values}. Busiest: {top} ({top_value}).")
+            alts[chart.kind] = pattern.format(title=title, values=items, top=names[top], top_value=loc.format_int(values[top]))
         elif chart.kind == "peer_position" and data.tasks_percentile is not None:
-            alts[chart.kind] = loc.gettext(
-                "{headline}. Chart: how many customers on your plan did how much; you are marked."
-            ).format(headline=visuals.peer_headline(data, loc))
+            alts[chart.kind] = _("{headline}. Chart: how many customers on your plan did how much; you are marked.").format(
+                headline=visuals.peer_headline(data, loc))
         elif chart.kind == "share_card" and data.tasks:
-            alts[chart.kind] = share_alt(visuals.share_card_text(data, loc))
+            name = first_name(data.name, i18n.choose_locale(data.locale).requested or loc.locale)
+            alts[chart.kind] = _("{greeting} {title}: {stats}.").format(
+                greeting=_("{name},").format(name=name) if name else "",
+                title=_("my %(year)s with %(product)s") % {"year": data.period_start.year, "product": BRAND.product},
+                stats=_(", ").join([loc.format_minutes(data.minutes_saved) + " " + _("saved"),
+                                    loc.format_int(data.tasks) + " " + loc.ngettext("task done for me", "tasks done for me", data.tasks)])).strip()
     return replace(data, charts=tuple(replace(c, alt=alts.get(c.kind, c.alt)) for c in data.charts))
 
 
