@@ -304,7 +304,7 @@ class EmailRenderer:
         mjml_source = env.get_template(f"{shape.campaign}.mjml.j2").render(ctx)
         text = env.get_template(f"{shape.campaign}.txt.j2").render(ctx)
         html = mjml2html(mjml_source, disable_comments=True, fonts={})
-        html = _fix_aria_label(html.replace("<head>", "<head>" + _HEAD_EXTRA, 1))
+        html = _fix_aria_label(_unescape_rust(html.replace("<head>", "<head>" + _HEAD_EXTRA, 1)))
         return html, _tidy_text(text)
 
     def _compile(self, shape: Shape) -> CompiledEmail:
@@ -351,6 +351,22 @@ class EmailRenderer:
     @property
     def compiled_shapes(self) -> int:
         return len(self._compiled)
+
+
+_RUST_ESCAPE = re.compile(r"\\u\{([0-9a-f]{1,6})\}")
+
+
+def _unescape_rust(html: str) -> str:
+    """Undo mjml-python's Rust debug escaping in attribute values (``6\\u{a0}850`` → ``6\u00a0850``).
+
+    mrml 5 writes some attributes (``alt``, ``aria-label``) with ``escape_debug``, turning a
+    no-break space — Hungarian and French digit groups — into six visible characters.  The fast
+    path inserts customer values after MJML, so only static text could be affected; the
+    reference path needs it for every value.
+    """
+    if "\\u{" not in html:
+        return html
+    return _RUST_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html)
 
 
 _TITLE_RE = re.compile(r"<title>(.*?)</title>", re.S)

@@ -198,7 +198,7 @@ def fit(limit: int, *candidates: str) -> str:
     return last[: limit - 1].rstrip() + "…"
 
 
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[ \t\r\n\f\v\u0085\u2028\u2029]+")  # not no-break spaces: numbers keep theirs
 
 
 def _label(text: str, limit: int) -> str:

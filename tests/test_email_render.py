@@ -278,3 +278,15 @@ def test_links_dataclass_fields_are_all_checked(renderer):
             renderer.render(replace(data, links=replace(data.links, **{field: "http://insecure.example/"})))
     assert renderer.render(replace(data, links=Links(data.links.preferences_url, data.links.unsubscribe_url,
                                                      data.links.cta_url, None)))
+
+
+def test_mjml_debug_escapes_in_attributes_are_undone():
+    """mjml-python writes a no-break space in alt/aria-label as the text "\\u{a0}"; we undo that."""
+    from mjml import mjml2html
+
+    from report_templates.render import _unescape_rust
+
+    raw = mjml2html('<mjml><mj-body><mj-section><mj-column><mj-image src="cid:a@b" alt="6\u00a0850" />'
+                    "</mj-column></mj-section></mj-body></mjml>", disable_comments=True, fonts={})
+    fixed = _unescape_rust(raw)
+    assert 'alt="6\u00a0850"' in fixed and "\\u{" not in fixed
