@@ -26,6 +26,8 @@ Headers every message gets:
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -189,6 +191,8 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
 def _filename(path: str) -> str:
-    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(path).name)[:80]
-    return name or "image.png"
+    return _SAFE_NAME.sub("_", os.path.basename(path))[:80] or "image.png"

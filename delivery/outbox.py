@@ -136,7 +136,7 @@ class Journal:
         self.write("H", transport)
 
     def write(self, *fields: str) -> None:
-        line = (json.dumps(fields, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+        line = ("[" + ",".join([_json_str(str(f)) for f in fields]) + "]\n").encode("ascii")
         with self._lock:
             os.write(self._fd, line)
             if self.fsync:
@@ -146,6 +146,9 @@ class Journal:
         os.close(self._fd)
         if remove:
             self.path.unlink(missing_ok=True)
+
+
+from json.encoder import encode_basestring_ascii as _json_str  # noqa: E402  (C: a JSON string literal)
 
 
 def read_journal(path: Path) -> tuple[str | None, dict[str, tuple[str, ...]]]:
