@@ -26,7 +26,7 @@ work on the machine doesn't count against it — the load average is printed too
 
 Standalone::
 
-    uv run python -m bench.stage_emails [--customers 20000] [--seed 7] [--repeats 5]
+    uv run python -m bench.stage_emails [--customers 10000] [--seed 7] [--repeats 9]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _cpu_rate(n: int, fn) -> tuple[float, float]:
     return (round(n / cpu) if cpu > 0 else float("inf")), (round(n / wall) if wall > 0 else float("inf"))
 
 
-def run(workdir: pathlib.Path, customers: int, events: int, seed: int, repeats: int = 5) -> dict:
+def run(workdir: pathlib.Path, customers: int, events: int, seed: int, repeats: int = 9) -> dict:
     from delivery.mime import InlineImage, OutgoingEmail, build_message
     from report_templates import samples
     from report_templates.mime_skeleton import InlinePart, MimeSkeleton
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=DEFAULT_CAP, help="e-mails per campaign")
     parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("bench-out"))
     args = parser.parse_args(argv)
     figures = run(args.workdir, args.customers, args.events, args.seed, repeats=args.repeats)

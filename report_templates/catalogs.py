@@ -3,6 +3,8 @@
     uv run python -m report_templates.catalogs update   # new/changed messages into every .po
     uv run python -m report_templates.catalogs check    # exit 1 when a catalog is incomplete
 
+(With pybabel directly, add ``-k plural:1,2 -k noun:1,2``.)
+
 ``update`` extracts every message from the templates (``*.j2``) and the Python code, plus the
 value model's feature labels and "how we counted" sentences from the configuration (msgctxt
 ``value_model.<event_type>.feature|explain``), and merges them into each language's ``.po``
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from report_templates import i18n
@@ -25,13 +27,15 @@ from report_templates import i18n
 TEMPLATES_DIR = Path(__file__).resolve().parent
 _METHODS = [("**.py", "python"), ("**.j2", "jinja2")]
 _OPTIONS = {"**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
+# view.py's cached plural helpers are gettext keywords too: plural("%(n)s task", "%(n)s tasks", n), noun("task", "tasks", n)
+KEYWORDS = {**DEFAULT_KEYWORDS, "plural": (1, 2), "noun": (1, 2)}
 
 
 def extract(value_model=None) -> Catalog:
     """Every message the e-mails can show, as a template catalog (English msgids)."""
     catalog = Catalog(project="valuemail", fuzzy=False)
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(TEMPLATES_DIR), method_map=_METHODS, options_map=_OPTIONS, strip_comment_tags=True
+        str(TEMPLATES_DIR), method_map=_METHODS, options_map=_OPTIONS, keywords=KEYWORDS, strip_comment_tags=True
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     if value_model is not None:

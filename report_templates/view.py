@@ -228,6 +228,16 @@ class _Phrases:
                 self.cache[key] = hit
         return hit
 
+    def noun(self, singular: str, plural: str, n: int) -> str:
+        """The catalog's plural form for ``n`` without the number ("task" / "tasks")."""
+        key = (singular, "noun", n)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.loc.ngettext(singular, plural, n)
+            if len(self.cache) < 50_000:
+                self.cache[key] = hit
+        return hit
+
     def vm(self, event_type: str, kind: str, english: str, limit: int) -> tuple[str, bool]:
         """(text in this language, whether it fell back to English)."""
         key = ("vm", event_type, kind, english)
@@ -280,7 +290,12 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     tasks_phrase = ngettext("%(n)s task", "%(n)s tasks", tasks)
     values["time_saved"] = time_saved
     values["tasks_phrase"] = tasks_phrase
-    values["greeting"] = _("Hi %(name)s,") % {"name": name} if name else _("Hi there,")
+    greeting = ph.cache.get(("greeting", name))
+    if greeting is None:
+        greeting = _("Hi %(name)s,") % {"name": name} if name else _("Hi there,")
+        if len(ph.cache) < 50_000:
+            ph.cache[("greeting", name)] = greeting
+    values["greeting"] = greeting
     has_active_days = data.active_days > 0 and not empty  # 0 with tasks: "not computed", not a fact
 
     # --- change vs the previous period ---------------------------------------------------------
@@ -290,15 +305,21 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         if pct is None and data.prev_tasks:
             pct = (tasks - data.prev_tasks) * 100.0 / data.prev_tasks
         if pct is not None and data.prev_tasks != 0:
-            last = _("last week") if weekly else _("last year") if yearly else _("last month")
             rounded = int(round(pct))
-            share = loc.format_percent(abs(rounded))
-            if rounded > 0:
-                values["change"] = "▲ " + _("%(pct)s more tasks than %(last)s") % {"pct": share, "last": last}
-            elif rounded < 0:
-                values["change"] = "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
-            else:
-                values["change"] = _("As many tasks as %(last)s") % {"last": last}
+            key = ("change", campaign, rounded)
+            change = ph.cache.get(key)
+            if change is None:
+                last = _("last week") if weekly else _("last year") if yearly else _("last month")
+                share = loc.format_percent(abs(rounded))
+                if rounded > 0:
+                    change = "▲ " + _("%(pct)s more tasks than %(last)s") % {"pct": share, "last": last}
+                elif rounded < 0:
+                    change = "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
+                else:
+                    change = _("As many tasks as %(last)s") % {"last": last}
+                if len(ph.cache) < 50_000:
+                    ph.cache[key] = change
+            values["change"] = change
             has_change = True
 
     # --- stat tiles ------------------------------------------------------------------------------
@@ -311,9 +332,9 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
             fallbacks.append(f"value_model.{f.event_type}.feature")
     tiles: list[tuple[str, str]] = []
     if not empty and variant != "low":
-        tiles.append((fmt(tasks), loc.ngettext("task", "tasks", tasks)))
+        tiles.append((fmt(tasks), ph.noun("task", "tasks", tasks)))
         if has_active_days:
-            tiles.append((fmt(data.active_days), loc.ngettext("active day", "active days", data.active_days)))
+            tiles.append((fmt(data.active_days), ph.noun("active day", "active days", data.active_days)))
         if data.money_saved > 0:
             label = _("saved in value") if data.money_from_time else _("saved in costs")
             tiles.append((loc.format_money(data.money_saved, data.currency), label))
