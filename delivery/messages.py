@@ -187,8 +187,19 @@ class MessageSource:
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:  # plain open(): pathlib costs ~30 µs a call in this hot loop
-        return fh.read()
+    """The whole file: os.open/os.read (no buffered file object: ~4x cheaper in this hot loop)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) > size:  # the file grew since fstat: read the rest
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")

@@ -302,8 +302,8 @@ class SMTPSession:
             payload += b"\r\n"
         self._write(conn, payload + b".\r\n")  # if this fails, the final "." never arrived: not accepted
         try:
-            code, text = conn.getreply()
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            code, text = _read_reply(conn)
+        except (OSError, ValueError, smtplib.SMTPServerDisconnected) as exc:
             self._drop()
             raise OutcomeUnknown(f"connection lost waiting for the reply to the message: {exc}") from exc
         if code == 250:
@@ -320,8 +320,8 @@ class SMTPSession:
 
     def _reply(self, conn: smtplib.SMTP) -> tuple[int, bytes]:
         try:
-            return conn.getreply()
-        except (OSError, smtplib.SMTPException) as exc:
+            return _read_reply(conn)
+        except (OSError, ValueError, smtplib.SMTPException) as exc:
             raise _NotHandedOver(f"{type(exc).__name__}: {exc}") from exc
 
     def _reset(self, conn: smtplib.SMTP) -> None:
@@ -329,6 +329,23 @@ class SMTPSession:
             conn.rset()
         except (OSError, smtplib.SMTPException):
             self._drop()
+
+
+def _read_reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
+    """One (possibly multi-line) reply: smtplib's getreply without its per-line bookkeeping."""
+    if conn.file is None:
+        conn.file = conn.sock.makefile("rb")  # type: ignore[union-attr]
+    lines = []
+    while True:
+        line = conn.file.readline(8193)
+        if not line:
+            conn.close()
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        if len(line) > 8192:
+            raise smtplib.SMTPResponseException(500, "Line too long.")
+        lines.append(line[4:].strip(b" \t\r\n"))
+        if line[3:4] != b"-":
+            return int(line[:3]), b"\n".join(lines)
 
 
 class _NotHandedOver(Exception):
