@@ -236,31 +236,20 @@ def test_sunset_after_consecutive_unopened_tracked_emails(tmp_path):
     assert got[("weekly", "c0002")][0] == "send"
 
 
-def test_s3_prefix_is_ingested(sent_home, monkeypatch):
-    from moto.server import ThreadedMotoServer
-
+def test_s3_prefix_is_ingested(sent_home, monkeypatch, moto_server):
     import boto3
 
     from delivery.engagement import s3_blobs
 
     home, refs = sent_home
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        for key, value in {"AWS_ENDPOINT_URL_S3": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                           "AWS_DEFAULT_REGION": "eu-west-1"}.items():
-            monkeypatch.setenv(key, value)
-        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1")
-        s3.create_bucket(Bucket="ses-events", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        n = _write_events(home, refs, gz=True)
-        s3.put_object(Bucket="ses-events", Key="firehose/2026/11/23/08/events-1.gz",
-                      Body=(home.path / "engagement" / "firehose.gz").read_bytes())
-        s3.put_object(Bucket="ses-events", Key="firehose-other/ignored.json", Body=b"{}")
-        with home.con() as con, home.store() as store:
-            summary = ingest_engagement(con, s3_blobs("s3://ses-events/firehose"), store=store)
-            assert summary.files == 1 and summary.records == n and sum(summary.inserted.values()) == n
-            assert ingest_engagement(con, s3_blobs("s3://ses-events/firehose"), store=store).skipped_files == 1
-    finally:
-        server.stop()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="eu-west-1")
+    s3.create_bucket(Bucket="vm-ses-events", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    n = _write_events(home, refs, gz=True)
+    s3.put_object(Bucket="vm-ses-events", Key="firehose/2026/11/23/08/events-1.gz",
+                  Body=(home.path / "engagement" / "firehose.gz").read_bytes())
+    s3.put_object(Bucket="vm-ses-events", Key="firehose-other/ignored.json", Body=b"{}")
+    with home.con() as con, home.store() as store:
+        summary = ingest_engagement(con, s3_blobs("s3://vm-ses-events/firehose"), store=store)
+        assert summary.files == 1 and summary.records == n and sum(summary.inserted.values()) == n
+        assert ingest_engagement(con, s3_blobs("s3://vm-ses-events/firehose"), store=store).skipped_files == 1

@@ -21,15 +21,15 @@ ENVELOPE = Envelope("hello@valuemail.example", "anna@gmail.com", "<vm.x@valuemai
                     PERIOD.key, "c0001")
 
 
-@pytest.fixture(scope="module")
-def moto_ses():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture()
+def moto_ses(moto_server):
+    """The shared moto server (tests/conftest.py), with our sending domain verified."""
+    client = boto3.client("sesv2", endpoint_url=moto_server, region_name="eu-west-1")
+    try:
+        client.create_email_identity(EmailIdentity="valuemail.example")  # SES sends only from verified identities
+    except client.exceptions.AlreadyExistsException:
+        pass
+    return moto_server
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +39,6 @@ def aws_env(monkeypatch):
 
 
 def test_raw_messages_reach_moto_with_our_headers_and_are_recorded_in_the_ledger(tmp_path, moto_ses):
-    client = boto3.client("sesv2", endpoint_url=moto_ses, region_name="eu-west-1")
-    client.create_email_identity(EmailIdentity="valuemail.example")  # moto (like SES) sends only from verified identities
     home = make_home(tmp_path, n=5, domain="gmail.com", transport="ses",
                      ses={"endpoint_url": moto_ses, "region": "eu-west-1", "configuration_set": "valuemail-events",
                           "max_send_rate": 50})
