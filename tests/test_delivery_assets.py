@@ -88,3 +88,26 @@ def test_every_delivery_asset_is_documented(campaign):
         if isinstance(item, dg.AssetsDefinition) and item.keys:
             for key in item.keys:
                 assert item.descriptions_by_key.get(key), key
+
+
+def test_sent_emails_fails_visibly_when_the_transport_is_down_and_loses_nothing(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
+    home = make_home(tmp_path, n=3, domain="gmail.com")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config_file = tmp_path / "smtp.toml"
+    config_file.write_text(f'[delivery]\ntransport = "smtp"\n[delivery.smtp]\nport = {port}\ntimeout_s = 2\n')
+    result = dg.materialize(
+        build_delivery_assets("weekly"),
+        selection=dg.AssetSelection.assets(dg.AssetKey(["weekly", "eligibility"]), dg.AssetKey(["weekly", "sent_emails"])),
+        resources={"valuemail": ValuemailResource(home=str(home.path), config_file=str(config_file))},
+        partition_key=PERIOD.key, raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "delivery stopped early" in failure.event_specific_data.error.message or \
+        "cannot connect" in str(failure.event_specific_data.error)
+    with home.con() as con:
+        assert {r[0] for r in con.execute("SELECT status FROM outbox").fetchall()} == {"pending"}

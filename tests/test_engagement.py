@@ -253,3 +253,17 @@ def test_s3_prefix_is_ingested(sent_home, monkeypatch, moto_server):
         summary = ingest_engagement(con, s3_blobs("s3://vm-ses-events/firehose"), store=store)
         assert summary.files == 1 and summary.records == n and sum(summary.inserted.values()) == n
         assert ingest_engagement(con, s3_blobs("s3://vm-ses-events/firehose"), store=store).skipped_files == 1
+
+
+def test_the_engagement_command(sent_home):
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    home, refs = sent_home
+    n = _write_events(home, refs)
+    result = CliRunner().invoke(main, ["--home", str(home.path), "engagement"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"{n} records" in result.output and "suppressions: 1 complaint, 1 hard_bounce, 1 unsubscribed" in result.output
+    again = CliRunner().invoke(main, ["--home", str(home.path), "engagement", str(home.path / "engagement")])
+    assert "1 file(s) read" not in again.output and "already ingested" in again.output
