@@ -172,6 +172,7 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
                 if sent >= mark and mark not in samples:
                     samples[mark] = round(_rss_mb(), 1)
 
+        load_before = os.getloadavg()[0]
         with connect(config.warehouse_path) as con:
             t = time.perf_counter()
             summary = decide_eligibility(con, config, period)
@@ -213,6 +214,7 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
         "rss_before_mb": round(rss_start, 1),
         "rss_at_mb": {str(k): v for k, v in samples.items()},
         "sink": sink,
+        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "connections": connections,
         "batch_size": batch_size,
         "message_kb": round(message_bytes / 1024, 1) if message_bytes else None,
@@ -240,6 +242,8 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
         "decide_s": big["decide_s"],
         "sender_cpu_per_msg_ms": round(big["sender_cpu_s"] / max(big["sent"], 1) * 1000, 3),
         "sink_cpu_per_msg_ms": round((big["sink_cpu_s"] or 0) / max(big["sent"], 1) * 1000, 3),
+        # Other processes share the 2 cores: the 1-minute load average before / after the send.
+        "load_avg_1m": big["load_avg_1m"],
         "sink": sink,
         "connections": big["connections"],
         "batch_size": big["batch_size"],

@@ -9,9 +9,10 @@
    changed are ``cancelled``.
 3. **Batches**: claim up to ``batch_size`` due rows (one commit, ``sending``, respecting the
    per-domain daily cap), then N worker threads — one persistent transport session each —
-   take chunks of ``recheck_chunk`` messages.  Before a chunk, and again whenever the last
-   check is older than ``recheck_max_age_s``, the worker re-reads the chunk's preferences
-   and suppressions from the preference store: a customer who unsubscribed is ``cancelled``,
+   take chunks of ``recheck_chunk`` messages.  Before a chunk the worker reads the chunk's
+   preferences and suppressions from the preference store, and right before each send it
+   re-reads the rest of the chunk if the store changed since (SQLite ``data_version``) or the
+   read is older than ``recheck_max_age_s``: a customer who unsubscribed is ``cancelled``,
    not sent.  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
    One commit records the batch's outcomes.  While the workers send batch *k*, the main
    thread records batch *k − 1* and claims batch *k + 1*.
@@ -232,6 +233,7 @@ def deliver(
     stop_reason: list[str] = []
     local = threading.local()
     sessions: list = []
+    watches: list = []
     sessions_lock = threading.Lock()
 
     def session():
@@ -249,9 +251,19 @@ def deliver(
 
         return blocked(store, ids, period.campaign)
 
+    def watch() -> "_StoreWatch":
+        w = getattr(local, "watch", None)
+        if w is None:
+            w = local.watch = _StoreWatch(store)
+            with sessions_lock:
+                watches.append(w)
+        return w
+
     def run_chunk(batch: _Batch, chunk: list[Claimed]) -> list[Outcome]:
         out: list[Outcome] = []
         journal = batch.journal
+        changes = watch()
+        changes.changed()  # baseline first, then read: a commit in between is seen again below (harmless)
         checked_at = time.monotonic()
         blocked = check([c.customer_id for c in chunk])
         for i, item in enumerate(chunk):
@@ -259,18 +271,21 @@ def deliver(
             if stop.is_set():
                 out.append(Outcome(cid, "pending", untried=True))
                 continue
-            if time.monotonic() - checked_at > settings.recheck_max_age_s:
-                checked_at = time.monotonic()
-                blocked = check([c.customer_id for c in chunk[i:]])
-            if cid in blocked:
-                journal.write("C", cid, blocked[cid])
-                out.append(Outcome(cid, "cancelled", error_kind="cancelled", untried=True, error=blocked[cid]))
-                continue
             try:
                 data = source.build(batch.content.get(cid), cid, item.email, item.message_id)
             except Exception as exc:  # ContentError, HeaderInjectionError, …: this message only
                 journal.write("F", cid, "content", str(exc))
                 out.append(Outcome(cid, "failed", error_kind="content", error=f"{type(exc).__name__}: {exc}"))
+                continue
+            # The send-time re-check, as late as possible: re-read the rest of the chunk when the
+            # store changed since the last read (SQLite: PRAGMA data_version, a few µs) or the
+            # last read is older than recheck_max_age_s.
+            if changes.changed() or time.monotonic() - checked_at > settings.recheck_max_age_s:
+                checked_at = time.monotonic()
+                blocked = check([c.customer_id for c in chunk[i:]])
+            if cid in blocked:
+                journal.write("C", cid, blocked[cid])
+                out.append(Outcome(cid, "cancelled", error_kind="cancelled", untried=True, error=blocked[cid]))
                 continue
             envelope = Envelope(source.envelope_from, item.email, item.message_id,
                                 ledger.message_ref(period.campaign, period.key, cid), period.campaign, period.key, cid)
@@ -366,7 +381,7 @@ def deliver(
         raise
     finally:
         pool.shutdown(wait=True)
-        for s in sessions:
+        for s in [*sessions, *watches]:
             try:
                 s.close()
             except Exception:
@@ -408,6 +423,39 @@ def _record_run(con: duckdb.DuckDBPyConnection, report: DeliveryReport, rec: Rec
              report.sent, sum(report.failed.values()), sum(report.cancelled.values()), sum(report.unknown.values()),
              sum(report.deferred.values()), rec.total, report.stopped, json.dumps(report.as_dict(), default=str)],
         )
+
+
+class _StoreWatch:
+    """Has the preference store changed since the last call?  One per worker thread.
+
+    SQLite: ``PRAGMA data_version`` on a connection of our own changes whenever another
+    connection commits — a few microseconds to ask, so it is asked before every send.  Other
+    databases: never "changed"; the time bound (``recheck_max_age_s``) applies alone.
+    """
+
+    def __init__(self, store):
+        self.conn = None
+        self.last = None
+        engine = getattr(store, "engine", None)
+        if engine is not None and engine.dialect.name == "sqlite":
+            try:
+                self.raw = engine.raw_connection()
+                self.conn = self.raw.driver_connection
+            except Exception:
+                self.conn = None
+
+    def changed(self) -> bool:
+        if self.conn is None:
+            return False
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        changed = self.last is not None and version != self.last
+        self.last = version
+        return changed
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.raw.close()  # back to the store's pool
+            self.conn = None
 
 
 def deliver_period(

@@ -2,6 +2,8 @@
 
 import sys
 import threading
+
+import pytest
 import time
 from collections import Counter
 from pathlib import Path
@@ -68,19 +70,26 @@ def test_a_customer_who_unsubscribes_mid_batch_gets_nothing_after_that_moment(tm
     assert report.sent == 69
 
 
-def test_with_a_per_message_recheck_even_the_very_next_customer_is_honoured(tmp_path):
+@pytest.mark.parametrize("recheck_chunk", [50, 1])
+def test_even_the_very_next_customer_in_the_chunk_is_honoured(tmp_path, recheck_chunk):
+    """SQLite store: PRAGMA data_version before every send sees the commit; the chunk is re-read."""
     home = make_home(tmp_path, n=20, domain="gmail.com")
     decide(home)
     store = home.store()
     transport = HookedTransport(home.config.outbox_dir,
                                 hook=lambda n, env: n == 5 and store.unsubscribe("c0005", "one_click"))
-    report, ledger, _ = _run(home, transport, recheck_chunk=1)
+    report, ledger, _ = _run(home, transport, recheck_chunk=recheck_chunk)
     store.close()
     assert ledger["c0004"] == "sent" and ledger["c0005"] == "cancelled" and "c0005" not in transport.started
+    assert report.sent == 19
 
 
-def test_the_recheck_is_never_older_than_recheck_max_age(tmp_path):
-    """One big chunk, a slow transport: preferences are re-read once the last read is 50 ms old."""
+def test_without_change_detection_the_recheck_is_never_older_than_recheck_max_age(tmp_path, monkeypatch):
+    """A store without PRAGMA data_version (PostgreSQL): one big chunk, a slow transport —
+    preferences are re-read once the last read is 50 ms old."""
+    import delivery.send
+
+    monkeypatch.setattr(delivery.send._StoreWatch, "changed", lambda self: False)
     home = make_home(tmp_path, n=40, domain="gmail.com")
     decide(home)
     store = home.store()
