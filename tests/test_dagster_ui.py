@@ -68,8 +68,16 @@ def test_screenshot_of_the_asset_graph(webserver):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{webserver}/asset-groups", wait_until="networkidle", timeout=90_000)
+        # The weekly job's asset graph: ingest → metrics → segments → … → send → KPIs.
+        page.goto(f"{webserver}/locations/valuemail/jobs/weekly_value_email", wait_until="networkidle", timeout=90_000)
+        skip = page.get_by_role("button", name="Skip")  # the first-visit "join the community" dialog
+        if skip.count():
+            skip.first.click()
+        # Assets are grouped by stage; the graph's context menu expands every group.
+        page.mouse.click(700, 800, button="right")
+        page.get_by_text("Expand all groups").first.click()
         page.get_by_text("customer_metrics").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)  # let the graph finish its layout animation
         page.screenshot(path=str(out / "asset-graph.png"))
         browser.close()
     assert (out / "asset-graph.png").stat().st_size > 10_000
