@@ -1,4 +1,4 @@
-"""One job per campaign: ingest → metrics → … → send, for one period (partition)."""
+"""One job per campaign: ingest → metrics → segments → charts → e-mails → eligibility → send → KPIs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ JOB_NAMES = {"weekly": "weekly_value_email", "monthly": "monthly_value_email", "
 
 
 def campaign_selection(campaign: str) -> dg.AssetSelection:
-    return dg.AssetSelection.key_prefixes([campaign])
+    """Ingest (unpartitioned; it loads whatever is new) plus every asset of the campaign."""
+    return dg.AssetSelection.groups("ingest") | dg.AssetSelection.key_prefixes([campaign])
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
