@@ -16,10 +16,12 @@ What is timed, per size (each size in its own process, so peak RSS is per size):
 
 * ``decide_s``: the eligibility decision for all customers;
 * ``deliver_s``: :func:`delivery.send.deliver_period` — reconcile, enqueue every ``pending``
-  row (committed before any send), claims and outcome commits per batch of 500 (ledger on),
-  a preference re-check per chunk of 20 messages, the journal records around every
-  transport call, MIME building (the emails stage's skeleton) and SMTP to the sink over 4
-  persistent connections.  ``messages_per_s`` = sent / deliver_s.
+  row (committed before any send), claims and outcome commits per batch of 1,000 (ledger on),
+  a preference read per chunk of 100 messages and a store-changed check before every send,
+  the journal records around every transport call, MIME building (the emails stage's
+  skeleton) and SMTP to the sink over 3 persistent connections (``--set connections=4`` for
+  the configuration default; on loopback, more threads mostly add GIL contention).
+  ``messages_per_s`` = sent / deliver_s.
 
 The sink is ``python -m delivery.smtp_sink --fast-data --pipelining`` (aiosmtpd's protocol
 handling with a chunked DATA reader, PIPELINING advertised, and a handler that only counts).  ``--set sink=stock`` uses aiosmtpd's
@@ -74,7 +76,7 @@ def _html(i: int, rng: random.Random, kb: int) -> str:
 
 
 def build_home(home: pathlib.Path, n: int, seed: int, port: int, html_kb: int = 28, image_kb: int = 8, images: int = 2,
-               connections: int = 4, batch_size: int = 500):
+               connections: int = 3, batch_size: int = 1000):
     """A warehouse with ``n`` customers whose e-mails are rendered, and a config sending to the sink."""
     import duckdb  # noqa: F401
 
@@ -146,7 +148,7 @@ def _start_sink(folder: pathlib.Path, stock: bool) -> tuple[subprocess.Popen, in
     return proc, int(port_file.read_text())
 
 
-def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: int = 4, batch_size: int = 500,
+def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: int = 3, batch_size: int = 1000,
             html_kb: int = 28, images: int = 2) -> dict:
     """One size, in its own process: build, decide, deliver; RSS sampled as messages go out."""
     os.environ.setdefault("VALUEMAIL_SECRET", SECRET)
@@ -265,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--sink", choices=["fast", "stock"], default="fast")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--connections", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--html-kb", type=int, default=28)
     parser.add_argument("--images", type=int, default=2)
     args = parser.parse_args(argv)

@@ -78,11 +78,11 @@ CREATE TABLE IF NOT EXISTS delivery_runs (
 
 @dataclass(frozen=True)
 class SendSettings:
-    batch_size: int = 500
+    batch_size: int = 1000
     max_attempts: int = 5
     domain_cap: int = 20
     cap_exempt: tuple[str, ...] = ()
-    recheck_chunk: int = 50
+    recheck_chunk: int = 100
     recheck_max_age_s: float = 0.5
     journal_fsync: bool = False
     reconcile_grace_s: float = 5.0
@@ -93,11 +93,11 @@ class SendSettings:
     def from_config(cls, config: Config) -> "SendSettings":
         d = config.section("delivery")
         return cls(
-            batch_size=max(1, int(d.get("batch_size", 500))),
+            batch_size=max(1, int(d.get("batch_size", 1000))),
             max_attempts=max(1, int(d.get("max_attempts", 5))),
             domain_cap=int(d.get("domain_daily_cap", 20)),
             cap_exempt=tuple(str(x).lower() for x in d.get("domain_cap_exempt", ())),
-            recheck_chunk=max(1, int(d.get("recheck_chunk", 50))),
+            recheck_chunk=max(1, int(d.get("recheck_chunk", 100))),
             recheck_max_age_s=float(d.get("recheck_max_age_s", 0.5)),
             journal_fsync=bool(d.get("journal_fsync", False)),
             reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),
