@@ -163,4 +163,4 @@ def test_settings_from_config_validate():
         SMTPSettings.from_config({"security": "ssl3"})
     s = SMTPSettings.from_config({"security": "tls", "password_env": "X"}, environ={"X": "pw"})
     assert s.port == 465 and s.password == "pw"
-    assert SendSettings().batch_size == 500
+    assert SendSettings().batch_size == 1000
