@@ -267,7 +267,10 @@ class Localizer:
             prefix, suffix, _ = self._affixes(probe, number)
             spec = self._currency[currency] = (prefix, suffix, digits)
         prefix, suffix, digits = spec
-        q = Decimal(str(amount)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+        if isinstance(amount, Decimal) and amount.as_tuple().exponent == -digits:
+            q = amount  # DECIMAL(18, 2) from the warehouse: already exact to the cent
+        else:
+            q = Decimal(str(amount)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
         if q < 0:
             return self._minus + prefix + f"{-q:,.{digits}f}".translate(self._swap) + suffix
         return prefix + f"{q:,.{digits}f}".translate(self._swap) + suffix

@@ -64,6 +64,14 @@ def check_url(url: str | None, what: str) -> str:
     raise UnsafeLinkError(f"{what}: only plain https:// links may go into an e-mail, got {url[:80]!r}")
 
 
+_CHECKED_CTA: list = [None]  # the last call-to-action URL checked (the same object for a whole send)
+
+
+def _check_cta(url: str) -> str:
+    _CHECKED_CTA[0] = check_url(url, "call-to-action link")
+    return url
+
+
 def check_src(src: str, what: str) -> str:
     """An image source: ``cid:<id>@<domain>`` (an inline part) or an https URL."""
     if isinstance(src, str) and src.startswith("cid:"):
@@ -392,59 +400,59 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
             "rate": loc.format_money(data.hourly_rate, data.currency)}
 
     # --- highlights (label, value) rows ------------------------------------------------------------------
-    highlights: list[tuple[int, str, str]] = []  # (priority, label, value): the MAX_HIGHLIGHTS best are shown
+    # in order of priority; at most MAX_HIGHLIGHTS (concise: the most telling few)
+    highlights: list[tuple[str, str]] = []
     charts = {c.kind: c for c in data.charts} if data.charts else {}
-    peer_chart = charts.get("peer_position") if (data.tasks_percentile is not None and not empty) else None
+    percentile = data.tasks_percentile
+    has_peer = percentile is not None and percentile >= thresholds.peer_min_percentile and not empty
+    peer_chart = charts.get("peer_position") if has_peer else None
     if not empty and variant != "low":
         busiest_day, busiest_tasks = data.busiest_day, data.busiest_day_tasks
         if busiest_day is None and data.daily_tasks:
             daily = data.daily_tasks
-            best = max(range(len(daily)), key=daily.__getitem__)
-            if daily[best] > 0:
-                busiest_day, busiest_tasks = data.period_start + timedelta(days=best), daily[best]
+            most = max(daily)
+            if most > 0:  # the first day with the most tasks (index/max run in C: a year is 365 days)
+                busiest_day, busiest_tasks = data.period_start + timedelta(days=daily.index(most)), most
         if busiest_day and busiest_tasks and data.period_start <= busiest_day < data.period_end:
             day = loc.format_date(busiest_day) if yearly else loc.format_day(busiest_day)
             values["busiest_weekday"] = loc.weekday_names[busiest_day.weekday()]
-            highlights.append((0, _("Biggest day") if yearly else _("Busiest day"),
+            highlights.append((_("Biggest day") if yearly else _("Busiest day"),
                                _("%(day)s · %(tasks)s") % {"day": day, "tasks": ngettext("%(n)s task", "%(n)s tasks", busiest_tasks)}))
-        percentile = data.tasks_percentile
-        has_peer = percentile is not None and percentile >= thresholds.peer_min_percentile
-        if has_peer and peer_chart is None:  # with the chart, its headline already says it
-            highlights.append((3, _("Compared with others"),
-                               _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
-        if not has_peer:
-            peer_chart = None
-        if data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
-            highlights.append((4, _("Streak"), _("Active %(streak)s") % {
-                "streak": ngettext("%(n)s week in a row", "%(n)s weeks in a row", data.streak_weeks)}))
         if data.milestones:
-            highlights.append((1, _("Milestone"), _("You passed %(milestone)s") % {
+            highlights.append((_("Milestone"), _("You passed %(milestone)s") % {
                 "milestone": ngettext("%(n)s task since you started", "%(n)s tasks since you started", max(data.milestones))}))
-        first_use = next((e for e in data.first_uses if e in vm.features), None)
-        if first_use:
-            label, _fb = ph.vm(first_use, "feature", vm.features[first_use], 60)
-            highlights.append((5, _("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
         if data.money_other:
-            highlights.append((2, _("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
-        if yearly and data.lifetime_tasks and data.lifetime_tasks > tasks:
-            highlights.append((6, _("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
+            highlights.append((_("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
+        if has_peer and peer_chart is None:  # with the chart, its headline already says it
+            highlights.append((_("Compared with others"),
+                               _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
+        if len(highlights) < MAX_HIGHLIGHTS and data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
+            highlights.append((_("Streak"), _("Active %(streak)s") % {
+                "streak": ngettext("%(n)s week in a row", "%(n)s weeks in a row", data.streak_weeks)}))
+        if len(highlights) < MAX_HIGHLIGHTS and data.first_uses:
+            first_use = next((e for e in data.first_uses if e in vm.features), None)
+            if first_use:
+                label, _fb = ph.vm(first_use, "feature", vm.features[first_use], 60)
+                highlights.append((_("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
+        if len(highlights) < MAX_HIGHLIGHTS and yearly and data.lifetime_tasks and data.lifetime_tasks > tasks:
+            highlights.append((_("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
                                                            data.lifetime_tasks)))
-    highlights = sorted(highlights)[:MAX_HIGHLIGHTS]  # concise: the most telling few
-    for (kl, kv), (_priority, label, value) in zip(_HL_KEYS, highlights):
+        del highlights[MAX_HIGHLIGHTS:]
+    for (kl, kv), (label, value) in zip(_HL_KEYS, highlights):
         values[kl] = label
         values[kv] = value
 
     # --- yearly extras ------------------------------------------------------------------------------------
     has_workdays = has_best_month = False
     if yearly and not empty:
-        workdays = int(data.minutes_saved // 480)
+        workdays = int(data.minutes_saved) // 480
         if workdays > 0:
             has_workdays = True
             values["workdays"] = loc.ngettext("That’s %(n)s full working day (8 hours each).",
                                               "That’s %(n)s full working days (8 hours each).", workdays) % {"n": fmt(workdays)}
         months = data.monthly_tasks
         if len(months) == 12 and max(months) > 0:
-            best = max(range(12), key=months.__getitem__)
+            best = months.index(max(months))
             has_best_month = True
             values["best_month"] = _("Best month: %(month)s, %(tasks)s") % {
                 "month": loc.month_names[best], "tasks": ngettext("%(n)s task", "%(n)s tasks", months[best])}
@@ -467,7 +475,8 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     # --- links --------------------------------------------------------------------------------------------
     links = data.links
-    values["cta_url"] = check_url(links.cta_url, "call-to-action link")
+    cta = links.cta_url
+    values["cta_url"] = cta if cta is _CHECKED_CTA[0] else _check_cta(cta)
     pref = values["preferences_url"] = check_url(links.preferences_url, "preferences link")
     values["unsubscribe_url"] = check_url(links.unsubscribe_url, "unsubscribe link")
     values["feedback_base"] = pref + ("&" if "?" in pref else "?") + "nps="
@@ -509,9 +518,14 @@ def _subject(data: EmailData, variant: str, name: str, time_saved: str, loc: Loc
     else:
         named, plain, short = (_("%(name)s, your %(year)s Wrapped: %(time)s saved"), _("Your %(year)s Wrapped: %(time)s saved"),
                                _("Your %(year)s Wrapped is here"))
-    if name:
-        return fit(SUBJECT_MAX, named % t, plain % t, short % t)
-    return fit(SUBJECT_MAX, plain % t, short % t)
+    if name:  # the first that fits wins, so build them one at a time
+        first = named % t
+        if len(first) <= SUBJECT_MAX:
+            return first
+    second = plain % t
+    if len(second) <= SUBJECT_MAX:
+        return second
+    return fit(SUBJECT_MAX, short % t)
 
 
 def _preheader(data: EmailData, tasks_phrase: str, busiest_weekday: str | None, feature_labels: list[str], loc: Localizer) -> str:
