@@ -229,16 +229,21 @@ def test_default_links_come_from_the_preference_centre(config):
 
 @pytest.fixture
 def fresh_dagster_load_context(monkeypatch):
-    """Work around test pollution: evaluating a schedule with ``repository_def=defs.get_repository_def()``
-    (test_definitions, test_sensors) leaves Dagster's process-wide DefinitionsLoadContext pointing at
-    an instance that no longer exists, and every later ``dg.materialize`` in that process fails with
-    "Attempted to resolve undefined DagsterInstance weakref".  Reset it for this test (test code
-    only; the pipeline never touches it) — a conftest-wide autouse fixture would fix it for all."""
+    """Work around test pollution: schedule/sensor tests in the same worker (test_definitions'
+    ``instance_for_test`` + ``build_schedule_context``) leave Dagster's process-wide defs-state
+    storage pointing at an instance that no longer exists, and every later ``dg.materialize`` in
+    that process fails with "Attempted to resolve undefined DagsterInstance weakref".  Clear it
+    for this test (test code only; the pipeline never touches it) — a conftest-wide autouse
+    fixture would fix it for every test."""
     try:
         from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext
+        from dagster._core.storage.defs_state.base import set_defs_state_storage
     except ImportError:  # pragma: no cover - another Dagster version
+        yield
         return
     monkeypatch.setattr(DefinitionsLoadContext, "_instance", None)
+    with set_defs_state_storage(None):
+        yield
 
 
 def test_assets_materialize_with_a_sample_screenshot(config, monkeypatch, fresh_dagster_load_context):
