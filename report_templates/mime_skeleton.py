@@ -38,7 +38,6 @@ Usage (delivery)::
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 import secrets

@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 
 import duckdb
 
-from report_templates import i18n, visuals
+from report_templates import visuals
 from report_templates.model import ChartImage, EmailData, Links, email_data_from_row
 from report_templates.render import EmailRenderer, RenderedEmail
 from report_templates.share_page import page_for, render_page
