@@ -96,7 +96,11 @@ class MessageSource:
         use_skeleton: bool = True,
     ):
         self.con = con
+        self.config = config
         self.period = period
+        self.use_skeleton = use_skeleton
+        # A builder process can rebuild an identical source from (config, period, use_skeleton).
+        self.picklable = unsubscribe_url is None and clock is None
         sender = config.section("sender")
         delivery = config.section("delivery")
         self.from_name = str(sender.get("from_name", ""))
@@ -107,8 +111,8 @@ class MessageSource:
         self.list_id = f"{period.campaign}.{list_id}"    # one list per campaign (RFC 2919)
         self.unsubscribe_url = unsubscribe_url or default_unsubscribe_url(config)
         self.clock = clock
-        self.has_images = _table_exists(con, "email_images")
-        self.emails_columns = _columns(con, "emails")
+        self.has_images = con is not None and _table_exists(con, "email_images")
+        self.emails_columns = _columns(con, "emails") if con is not None else set()
         self.image_columns = _columns(con, "email_images") if self.has_images else set()
         skeleton = _skeleton_class() if use_skeleton else None
         self.skeleton = skeleton(from_name=self.from_name, from_address=self.from_address,
@@ -184,6 +188,43 @@ class MessageSource:
             reply_to=self.reply_to,
         )
         return build_raw(mail, now=self.clock() if self.clock else None)
+
+
+# -- building in a separate process (delivery.build_processes) -----------------------------------
+_BUILDER: MessageSource | None = None
+
+
+def init_builder(config: Config, period: Period, use_skeleton: bool = True) -> None:
+    """Process-pool initializer: a database-free :class:`MessageSource` for :func:`build_chunk`."""
+    global _BUILDER
+    _die_with_parent()
+    _BUILDER = MessageSource(None, config, period, use_skeleton=use_skeleton)  # type: ignore[arg-type]
+
+
+def build_chunk(items: Sequence[tuple[Rendered | None, str, str, str]]) -> list[tuple[bool, bytes | str]]:
+    """Build messages in a builder process: ``(True, bytes)`` or ``(False, "Error: why")`` each.
+
+    A builder only computes bytes — it never talks to a transport — so a builder outliving a
+    killed sender can do no harm; it still dies with its parent (``PR_SET_PDEATHSIG``).
+    """
+    assert _BUILDER is not None, "init_builder was not called"
+    out: list[tuple[bool, bytes | str]] = []
+    for rendered, customer_id, to_address, message_id in items:
+        try:
+            out.append((True, _BUILDER.build(rendered, customer_id, to_address, message_id)))
+        except Exception as exc:
+            out.append((False, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # not Linux: the pool still shuts down with the sender
+        pass
 
 
 def _read(path: str) -> bytes:

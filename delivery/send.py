@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 import duckdb
 
 from delivery import outbox as ledger
-from delivery.messages import ContentError, MessageSource, Rendered
+from delivery.messages import ContentError, MessageSource, Rendered, build_chunk, init_builder
 from delivery.outbox import Claimed, Journal, Outcome, ReconcileReport
 from delivery.transports.base import (
     Envelope,
@@ -88,6 +88,8 @@ class SendSettings:
     reconcile_grace_s: float = 5.0
     max_retry_wait_s: float = 30.0
     retry_backoff_s: float = 30.0
+    build_processes: int = 1
+    build_processes_min: int = 2000
 
     @classmethod
     def from_config(cls, config: Config) -> "SendSettings":
@@ -103,6 +105,8 @@ class SendSettings:
             reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),
             max_retry_wait_s=float(d.get("max_retry_wait_s", 30)),
             retry_backoff_s=float(d.get("retry_backoff_s", 30)),
+            build_processes=max(0, int(d.get("build_processes", 1))),
+            build_processes_min=int(d.get("build_processes_min", 2000)),
         )
 
 
@@ -259,9 +263,15 @@ def deliver(
                 watches.append(w)
         return w
 
-    def run_chunk(batch: _Batch, chunk: list[Claimed]) -> list[Outcome]:
+    def run_chunk(batch: _Batch, chunk: list[Claimed], built_future: Future | None = None) -> list[Outcome]:
         out: list[Outcome] = []
         journal = batch.journal
+        built = None
+        if built_future is not None:
+            try:
+                built = built_future.result()
+            except Exception:  # a broken builder process: build here instead
+                built = None
         changes = watch()
         changes.changed()  # baseline first, then read: a commit in between is seen again below (harmless)
         checked_at = time.monotonic()
@@ -272,10 +282,17 @@ def deliver(
                 out.append(Outcome(cid, "pending", untried=True))
                 continue
             try:
-                data = source.build(batch.content.get(cid), cid, item.email, item.message_id)
+                if built is not None:
+                    ok, value = built[i]
+                    if not ok:
+                        raise ContentError(str(value))
+                    data = value
+                else:
+                    data = source.build(batch.content.get(cid), cid, item.email, item.message_id)
             except Exception as exc:  # ContentError, HeaderInjectionError, …: this message only
-                journal.write("F", cid, "content", str(exc))
-                out.append(Outcome(cid, "failed", error_kind="content", error=f"{type(exc).__name__}: {exc}"))
+                error = str(exc) if isinstance(exc, ContentError) and built is not None else f"{type(exc).__name__}: {exc}"
+                journal.write("F", cid, "content", error)
+                out.append(Outcome(cid, "failed", error_kind="content", error=error))
                 continue
             # The send-time re-check, as late as possible: re-read the rest of the chunk when the
             # store changed since the last read (SQLite: PRAGMA data_version, a few µs) or the
@@ -333,7 +350,12 @@ def deliver(
         batch = _Batch(claimed, journal, source.load([c.customer_id for c in claimed]))
         size = settings.recheck_chunk
         for start in range(0, len(claimed), size):
-            batch.futures.append(pool.submit(run_chunk, batch, claimed[start:start + size]))
+            chunk = claimed[start:start + size]
+            built = None
+            if builders is not None:
+                built = builders.submit(build_chunk, [(batch.content.get(c.customer_id), c.customer_id, c.email,
+                                                       c.message_id) for c in chunk])
+            batch.futures.append(pool.submit(run_chunk, batch, chunk, built))
         return batch
 
     def end_batch(batch: _Batch) -> None:
@@ -358,6 +380,16 @@ def deliver(
                      f"{sum(report.cancelled.values()):,} cancelled ({time.monotonic() - t0:.1f}s)")
 
     pool = ThreadPoolExecutor(max_workers=max(1, int(transport.workers)), thread_name_prefix="vm-send")
+    builders = None
+    due = ledger.pending_counts(con, period, now=now())[0]
+    if settings.build_processes > 0 and source.picklable and due >= settings.build_processes_min:
+        # MIME building (file reads, base64) in separate processes: the sending threads keep the GIL
+        # for the protocol and the ledger.  Builders only compute bytes; they never send.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        builders = ProcessPoolExecutor(max_workers=settings.build_processes, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=init_builder, initargs=(config, period, source.use_skeleton))
     try:
         current = start_batch()
         waited = 0.0
@@ -381,6 +413,8 @@ def deliver(
         raise
     finally:
         pool.shutdown(wait=True)
+        if builders is not None:
+            builders.shutdown(wait=True, cancel_futures=True)
         for s in [*sessions, *watches]:
             try:
                 s.close()

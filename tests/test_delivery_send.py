@@ -152,3 +152,18 @@ def test_the_send_step_enforces_the_domain_cap_against_what_went_out_today(tmp_p
     assert report.sent == 4
     assert sum(report.deferred.values()) == 6 and report.eligibility_deferred == 5
     assert Counter(ledger.values()) == Counter({"sent": 10, "pending": 6})  # incl. the 6 monthly ones
+
+
+def test_messages_can_be_built_in_a_separate_process(tmp_path):
+    """delivery.build_processes: the same bytes, content errors reported per message, nothing else changes."""
+    from email import message_from_bytes, policy
+
+    home = make_home(tmp_path, n=12, domain="gmail.com")
+    decide(home)
+    (tmp_path / "emails" / "weekly" / PERIOD.key / "c0003.txt").unlink()
+    transport = FileTransport(home.config.outbox_dir, workers=2)
+    report, ledger, errors = _run(home, transport, build_processes=1, build_processes_min=0, recheck_chunk=4)
+    assert report.sent == 11 and ledger["c0003"] == "failed" and "rendered e-mail unreadable" in errors["c0003"]
+    msg = message_from_bytes(transport.path_for("weekly", PERIOD.key, "c0005").read_bytes(), policy=policy.default)
+    assert msg["To"] == "Customer c0005 <u5@gmail.com>" and msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Hi c0005" in msg.get_body(("html",)).get_content()
