@@ -7,10 +7,8 @@ from pipelines.sensors import build_landing_sensor
 
 
 def _evaluate(sensor, home, cursor):
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                          resources={"valuemail": ValuemailResource(home=str(home))})
-        return sensor.evaluate_tick(context)
+    context = dg.build_sensor_context(cursor=cursor, resources={"valuemail": ValuemailResource(home=str(home))})
+    return sensor.evaluate_tick(context)
 
 
 def test_new_files_trigger_one_run_and_the_cursor_remembers_them(tmp_path):
