@@ -19,7 +19,7 @@ bench: setup
 
 ## make ui    — open the Dagster UI on http://127.0.0.1:3000
 ui: setup
-	uv run dg dev -w workspace.yaml
+	uv run valuemail ui
 
 ## make golden — regenerate the golden e-mail files after a deliberate template change
 golden: setup

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -135,6 +134,24 @@ def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str) -> None:
     click.echo(f"backfilled {len(periods)} {campaign} periods: {periods[0].key} … {periods[-1].key}")
 
 
+@main.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.pass_obj
+def ui_cmd(obj: _Ctx, host: str, port: int) -> None:
+    """Open the Dagster UI (dg dev: webserver + schedules/sensors daemon) on this home's instance."""
+    from pipelines.instance import prepare_dagster_home
+
+    config = obj.config
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    env = {**os.environ, "VALUEMAIL_HOME": str(config.home), "DAGSTER_HOME": str(prepare_dagster_home(config))}
+    if obj.config_file:
+        env["VALUEMAIL_CONFIG"] = str(Path(obj.config_file).resolve())
+    dg = str(Path(sys.executable).parent / "dg")
+    click.echo(f"Dagster UI on http://{host}:{port}  (instance {env['DAGSTER_HOME']}; Ctrl-C stops it)", err=True)
+    os.execve(dg, [dg, "dev", "-w", str(workspace), "-h", host, "-p", str(port)], env)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
@@ -146,9 +163,13 @@ def serve_cmd(obj: _Ctx, host: str, port: int) -> None:
     serve(obj.config, host=host, port=port)
 
 
-main.add_command(__import__("pipelines.commands.explain", fromlist=["explain"]).explain)
-main.add_command(__import__("pipelines.commands.engagement", fromlist=["engagement"]).engagement)
-main.add_command(__import__("pipelines.commands.preview", fromlist=["preview"]).preview)
+# Commands that live in their own modules (each imports its heavy dependencies lazily).
+from pipelines.commands.engagement import engagement  # noqa: E402
+from pipelines.commands.explain import explain  # noqa: E402
+from pipelines.commands.preview import preview  # noqa: E402
+
+for _command in (explain, engagement, preview):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

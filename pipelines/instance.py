@@ -19,7 +19,7 @@ telemetry:
 
 
 def prepare_dagster_home(config: Config) -> Path:
-    """Create ``<home>/dagster/dagster.yaml`` if missing and point DAGSTER_HOME at it (unless already set)."""
+    """$DAGSTER_HOME when set; else ``<home>/dagster``, with its ``dagster.yaml`` written if missing."""
     if os.environ.get("DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
     home = config.dagster_home
@@ -27,5 +27,4 @@ def prepare_dagster_home(config: Config) -> Path:
     yaml = home / "dagster.yaml"
     if not yaml.exists():
         yaml.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -7,7 +7,8 @@ local instance under ``<home>/dagster`` so every run also shows up in the UI.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import dagster as dg
 
@@ -27,12 +28,25 @@ def _home_is_empty(config: Config) -> bool:
     return not has_files and not config.warehouse_path.exists()
 
 
-def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
-    # The Dagster resource reads the same home and config as this process.
-    os.environ["VALUEMAIL_HOME"] = str(config.home)
+@contextmanager
+def _environment(config: Config) -> Iterator[None]:
+    """Point the Dagster resource and instance at ``config``'s home for the run, then restore."""
+    wanted = {"VALUEMAIL_HOME": str(config.home), "DAGSTER_HOME": str(prepare_dagster_home(config))}
     if len(config.source) > 1:
-        os.environ["VALUEMAIL_CONFIG"] = config.source[1]
-    prepare_dagster_home(config)
+        wanted["VALUEMAIL_CONFIG"] = config.source[1]
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
     if _home_is_empty(config):
         from valuemail.sample_data import generate
 
@@ -57,7 +71,7 @@ def run_campaign(config: Config, campaign: str, period_text: str | None, sample_
     """Run one campaign period (its job ingests new files first) and return the report."""
     period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
     _prepare(config, sample_customers, echo)
-    with dg.DagsterInstance.get() as instance:
+    with _environment(config), dg.DagsterInstance.get() as instance:
         _execute(instance, JOB_NAMES[campaign], period.key, echo)  # ingest is part of every campaign job
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
@@ -72,7 +86,7 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     while periods[-1] < end:
         periods.append(periods[-1].next())
     _prepare(config, 0, echo)
-    with dg.DagsterInstance.get() as instance:
+    with _environment(config), dg.DagsterInstance.get() as instance:
         for period in periods:
             _execute(instance, JOB_NAMES[campaign], period.key, echo)
     return periods
