@@ -10,6 +10,7 @@ from assets.engagement import email_events
 from assets.ingest import ingested_files
 from assets.kpis import build_kpi_assets
 from assets.metrics import build_metrics_assets
+from assets.segments import build_segments_assets
 from valuemail.periods import CAMPAIGNS
 
 
@@ -17,7 +18,7 @@ def all_assets() -> list[dg.AssetsDefinition]:
     """Every asset and asset check (checks are AssetsDefinitions too), ingest first."""
     assets: list[dg.AssetsDefinition] = [ingested_files, email_events]
     for campaign in CAMPAIGNS:
-        assets += build_metrics_assets(campaign)
+        assets += build_metrics_assets(campaign) + build_segments_assets(campaign)
         assets += build_email_assets(campaign)
         assets += build_delivery_assets(campaign) + build_kpi_assets(campaign)
     return assets
