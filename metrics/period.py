@@ -349,6 +349,8 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
         GROUP BY customer_id
         """
     )
+    con.execute(f"ALTER TABLE _m_cur ADD COLUMN minutes_saved DECIMAL(18, 2)")
+    con.execute(f"UPDATE _m_cur SET minutes_saved = {minutes_sql('s4')}")
     # Per-task-type counts in their own pass: dozens of aggregate states in one hash table
     # outgrow the memory limit at a million customers and spill (3x slower than two passes).
     con.execute(
@@ -475,7 +477,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _m_peer AS
-        SELECT cu.peer_cohort, CAST(c.tq AS BIGINT) AS tasks, {minutes_sql('c.s4')} AS minutes_saved
+        SELECT cu.peer_cohort, CAST(c.tq AS BIGINT) AS tasks, c.minutes_saved
         FROM _m_cur c JOIN _m_cust cu USING (customer_id)
         WHERE cu.peer_cohort IS NOT NULL
         """
@@ -531,7 +533,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                c.customer_id,
                {str_lit(model.version)} AS value_model_version,
                CAST(c.tq AS BIGINT) AS tasks,
-               {minutes_sql('c.s4')} AS minutes_saved,
+               c.minutes_saved,
                {direct} + coalesce({from_time}, 0) AS money_saved,
                coalesce(cu.display_currency, {vm_cur}) AS currency,
                {direct} AS money_direct,
@@ -579,7 +581,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                CASE WHEN {ok} THEN CAST((100 * rt.below) // (rt.size - 1) AS INTEGER) END AS tasks_beat_pct,
                CASE WHEN {ok} THEN CAST((100 * rm.below) // (rt.size - 1) AS INTEGER) END AS minutes_beat_pct,
                CASE WHEN {ok} THEN {peers.bucket_sql('c.tq')} END AS tasks_bucket,
-               CASE WHEN {ok} THEN {peers.bucket_sql(minutes_sql('c.s4'))} END AS minutes_bucket,
+               CASE WHEN {ok} THEN {peers.bucket_sql('c.minutes_saved')} END AS minutes_bucket,
                CASE WHEN {ok} THEN format('more tasks than {{}}% of {{}} users', CAST((100 * rt.below) // (rt.size - 1) AS INTEGER),
                                           upper(left(cu.peer_cohort, 1)) || substr(cu.peer_cohort, 2)) END AS peer_phrase
         FROM {with_longest_run('_m_cur', 'cw', '_longest')} c
@@ -591,7 +593,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
         LEFT JOIN _m_first f USING (customer_id)
         LEFT JOIN _m_money mo USING (customer_id)
         LEFT JOIN _m_rank_t rt ON rt.peer_cohort = cu.peer_cohort AND rt.tasks = c.tq
-        LEFT JOIN _m_rank_m rm ON rm.peer_cohort = cu.peer_cohort AND rm.minutes_saved = {minutes_sql('c.s4')}
+        LEFT JOIN _m_rank_m rm ON rm.peer_cohort = cu.peer_cohort AND rm.minutes_saved = c.minutes_saved
     """
 
 
