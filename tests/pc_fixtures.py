@@ -98,13 +98,33 @@ def live_centre(
 
 
 def preferences_link(centre: LiveCentre, customer_id: str) -> str:
-    """Where the browser test gets the customer's preferences link.
+    """The customer's preferences link as they find it: taken from a rendered value email.
 
-    Today it is built with :func:`preference_centre.links.preferences_url`, exactly as the
-    email renderer does; once rendered emails exist, this is the one place to take the
-    link from the rendered HTML instead.
+    Emails carry https links only (the address of the reverse proxy), so the email is
+    rendered for a public https base URL, and the link's path is opened on the local
+    server — exactly what the proxy forwards.
     """
-    return centre.preferences_url(customer_id)
+    import copy
+    import re
+    from dataclasses import replace
+
+    from report_templates import samples
+    from report_templates.render import EmailRenderer
+
+    public = "https://prefs.valuemail.example"
+    raw = copy.deepcopy(dict(centre.config.raw))
+    raw["sender"] = {**raw["sender"], "public_base_url": public}
+    config = replace(centre.config, raw=raw)
+    data = samples.fixture("active")
+    data = replace(data, links=replace(
+        data.links,
+        preferences_url=links.preferences_url(config, customer_id),
+        unsubscribe_url=links.unsubscribe_url(config, customer_id, data.campaign),
+    ))
+    html = EmailRenderer(samples.BRAND, samples.VALUE_MODEL, samples.THRESHOLDS).render(data).html
+    found = re.findall(re.escape(public) + r"(/p/[^\"'<>\s]+)", html)
+    assert found, "the rendered email has no preferences link"
+    return centre.url + found[0].replace("&amp;", "&")
 
 
 def csrf_from(html: str) -> str:

@@ -34,7 +34,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlencode
 
 import duckdb
@@ -164,6 +164,18 @@ class EmailSettings:
 
 
 LinksFor = Callable[[str, str], tuple[str, str]]  # (customer_id, campaign) → (preferences_url, unsubscribe_url)
+
+
+def register_recipients(config: Config, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Tell the preference centre about everyone whose e-mail carries its links.
+
+    The preference centre answers only customers it knows (an unknown id gets "unknown
+    link"), and shows its pages in the customer's language, so each recipient's id and
+    locale are upserted before the links are signed.
+    """
+    from preference_centre.store import open_store
+
+    return open_store(config).upsert_customers((str(r["customer_id"]), r.get("locale")) for r in rows)
 
 
 def default_links(config: Config) -> LinksFor:
@@ -368,11 +380,13 @@ def render_period_emails(
     settings = EmailSettings.from_config(config)
     share_settings = share.ShareSettings.from_config(config)
     publisher = publisher or share.publisher_for(config, share_settings)
-    links_for = links_for or default_links(config)
     renderer = settings.renderer()
     folder = emails_dir(config, period)
     folder.mkdir(parents=True, exist_ok=True)
     rows = _select_customers(con, period)
+    if links_for is None:
+        register_recipients(config, rows)
+        links_for = default_links(config)
     stored = _stored_charts(con, period)
     with transaction(con):
         tokens = share.ensure_tokens(con, period, [r["customer_id"] for r in rows], share_settings)
