@@ -76,7 +76,7 @@ def _html(i: int, rng: random.Random, kb: int) -> str:
 
 
 def build_home(home: pathlib.Path, n: int, seed: int, port: int, html_kb: int = 28, image_kb: int = 8, images: int = 2,
-               connections: int = 3, batch_size: int = 1000):
+               connections: int = 3, batch_size: int = 1000, build_processes: int = 0):
     """A warehouse with ``n`` customers whose e-mails are rendered, and a config sending to the sink."""
     import duckdb  # noqa: F401
 
@@ -96,6 +96,7 @@ def build_home(home: pathlib.Path, n: int, seed: int, port: int, html_kb: int = 
             (files / f"{i}-{k}.png").write_bytes(PNG_HEADER + rng.randbytes(image_kb * 1024))
     config = load_config(home=home, overrides={
         "delivery": {"transport": "smtp", "reconcile_grace_s": 0, "max_retry_wait_s": 0, "batch_size": batch_size,
+                     "build_processes": build_processes,
                      "smtp": {"host": "127.0.0.1", "port": port, "connections": connections, "timeout_s": 30}},
         "preference_centre": {"secret": SECRET},
     })
@@ -149,7 +150,7 @@ def _start_sink(folder: pathlib.Path, stock: bool) -> tuple[subprocess.Popen, in
 
 
 def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: int = 3, batch_size: int = 1000,
-            html_kb: int = 28, images: int = 2) -> dict:
+            html_kb: int = 28, images: int = 2, build_processes: int = 0) -> dict:
     """One size, in its own process: build, decide, deliver; RSS sampled as messages go out."""
     os.environ.setdefault("VALUEMAIL_SECRET", SECRET)
     from delivery.eligibility import decide_eligibility
@@ -162,7 +163,7 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
     try:
         t = time.perf_counter()
         config, period = build_home(home, n, seed, port, html_kb=html_kb, images=images, connections=connections,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, build_processes=build_processes)
         build_s = time.perf_counter() - t
         rss_start = _rss_mb()
         samples: dict[int, float] = {}
@@ -179,11 +180,16 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
             t = time.perf_counter()
             summary = decide_eligibility(con, config, period)
             decide_s = time.perf_counter() - t
+            import resource
+
             t = time.perf_counter()
             cpu0 = time.process_time()
+            kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             report = deliver_period(con, config, period, progress=progress)
             deliver_s = time.perf_counter() - t
             cpu = time.process_time() - cpu0
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the builder processes (reaped); the sink is not yet
+            builder_cpu = (kids.ru_utime + kids.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
             ledger = dict(con.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
             from delivery.messages import MessageSource
 
@@ -212,6 +218,7 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
         "deliver_s": round(deliver_s, 3),
         "messages_per_s": round(report.sent / deliver_s, 1),
         "sender_cpu_s": round(cpu, 2),
+        "builder_cpu_s": round(builder_cpu, 2),
         "sink_cpu_s": sink_cpu,
         "rss_before_mb": round(rss_start, 1),
         "rss_at_mb": {str(k): v for k, v in samples.items()},
@@ -219,6 +226,7 @@ def measure(workdir: str, n: int, seed: int, sink: str = "fast", connections: in
         "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "connections": connections,
         "batch_size": batch_size,
+        "build_processes": build_processes,
         "message_kb": round(message_bytes / 1024, 1) if message_bytes else None,
     }
 
@@ -230,7 +238,7 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
     opts = options()
     sizes = [int(x) for x in str(opts.get("sizes", ",".join(map(str, DEFAULT_SIZES)))).split(",") if x.strip()]
     sink = str(opts.get("sink", "fast"))
-    knobs = {k: int(opts[k]) for k in ("connections", "batch_size", "html_kb", "images") if k in opts}
+    knobs = {k: int(opts[k]) for k in ("connections", "batch_size", "html_kb", "images", "build_processes") if k in opts}
     results = [run_isolated("bench.stage_delivery:measure",
                             {"workdir": str(workdir), "n": n, "seed": seed, "sink": sink, **knobs}) for n in sizes]
     big = results[-1]
@@ -244,11 +252,13 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
         "decide_s": big["decide_s"],
         "sender_cpu_per_msg_ms": round(big["sender_cpu_s"] / max(big["sent"], 1) * 1000, 3),
         "sink_cpu_per_msg_ms": round((big["sink_cpu_s"] or 0) / max(big["sent"], 1) * 1000, 3),
+        "builder_cpu_per_msg_ms": round(big["builder_cpu_s"] / max(big["sent"], 1) * 1000, 3),
         # Other processes share the 2 cores: the 1-minute load average before / after the send.
         "load_avg_1m": big["load_avg_1m"],
         "sink": sink,
         "connections": big["connections"],
         "batch_size": big["batch_size"],
+        "build_processes": big["build_processes"],
         "message_kb": big["message_kb"],
     }
     for r in results:
@@ -256,6 +266,10 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
         figures[f"peak_rss_mb_{r['messages']}"] = r["peak_rss_mb"]
         for mark, rss in r["rss_at_mb"].items():
             figures[f"rss_at_{mark}_of_{r['messages']}_mb"] = rss
+    total_ms = figures["sender_cpu_per_msg_ms"] + figures["sink_cpu_per_msg_ms"] + figures["builder_cpu_per_msg_ms"]
+    figures["total_cpu_per_msg_ms"] = round(total_ms, 3)
+    # What 2 cores could carry at this CPU cost per message if nothing else ran (an upper bound).
+    figures["cpu_capacity_2_cores_msgs_per_s"] = round(2000 / total_ms) if total_ms else None
     if len(results) > 1:
         figures["rss_growth_mb"] = round(results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"], 1)
     return figures
@@ -271,10 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--html-kb", type=int, default=28)
     parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--build-processes", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ["VALUEMAIL_BENCH_OPTIONS"] = json.dumps({
         "sizes": args.sizes, "sink": args.sink, "connections": args.connections, "batch_size": args.batch_size,
-        "html_kb": args.html_kb, "images": args.images})
+        "html_kb": args.html_kb, "images": args.images, "build_processes": args.build_processes})
     args.workdir.mkdir(parents=True, exist_ok=True)
     figures = run(args.workdir.resolve(), 0, 0, args.seed)
     width = max(len(k) for k in figures)

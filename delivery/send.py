@@ -88,7 +88,7 @@ class SendSettings:
     reconcile_grace_s: float = 5.0
     max_retry_wait_s: float = 30.0
     retry_backoff_s: float = 30.0
-    build_processes: int = 1
+    build_processes: int = 0
     build_processes_min: int = 2000
 
     @classmethod
@@ -105,7 +105,7 @@ class SendSettings:
             reconcile_grace_s=float(d.get("reconcile_grace_s", 5)),
             max_retry_wait_s=float(d.get("max_retry_wait_s", 30)),
             retry_backoff_s=float(d.get("retry_backoff_s", 30)),
-            build_processes=max(0, int(d.get("build_processes", 1))),
+            build_processes=max(0, int(d.get("build_processes", 0))),
             build_processes_min=int(d.get("build_processes_min", 2000)),
         )
 
