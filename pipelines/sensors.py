@@ -1,4 +1,4 @@
-"""Sensor: new files in the landing folder trigger the ingest job.
+"""Sensor: new files in the landing folder (or the ``paths.landing_s3`` prefix) trigger ingest.
 
 The cursor remembers each file's size and modification time, so a file is requested
 once; ingest itself also skips files whose bytes it has already loaded (sha256), so even
@@ -30,6 +30,17 @@ def landing_snapshot(landing: Path) -> dict[str, str]:
     return snapshot
 
 
+def s3_snapshot(uri: str, client=None) -> dict[str, str]:
+    """``{s3://bucket/key: "size:etag"}`` for every data object under the prefix."""
+    from valuemail.s3 import list_objects
+
+    return {
+        f"s3://{obj.bucket}/{obj.key}": f"{obj.size}:{obj.etag}"
+        for obj in list_objects(uri, client=client)
+        if Path(obj.key).suffix.lower() in DATA_SUFFIXES
+    }
+
+
 def new_files(previous: dict[str, str], current: dict[str, str]) -> list[str]:
     return [name for name, signature in current.items() if previous.get(name) != signature]
 
@@ -39,10 +50,13 @@ def build_landing_sensor(interval_s: int) -> dg.SensorDefinition:
         name="landing_files_sensor",
         job_name="ingest",
         minimum_interval_seconds=interval_s,
-        description="Starts the ingest job when new or changed files appear in the landing folder.",
+        description="Starts the ingest job when new or changed files appear in the landing folder or S3 prefix.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, valuemail: ValuemailResource):
-        current = landing_snapshot(valuemail.load().landing_dir)
+        config = valuemail.load()
+        current = landing_snapshot(config.landing_dir)
+        if config.raw["paths"].get("landing_s3"):
+            current.update(s3_snapshot(config.raw["paths"]["landing_s3"]))
         previous = json.loads(context.cursor) if context.cursor else {}
         changed = new_files(previous, current)
         if not changed:
