@@ -79,8 +79,10 @@ def _serve(home, *extra_env: tuple[str, str]) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def test_valuemail_serve_runs_and_accepts_links_the_pipeline_built(tmp_path):
+def test_valuemail_serve_runs_and_accepts_links_the_pipeline_built(tmp_path, monkeypatch):
     """Development mode: the pipeline and the server on one home share the generated secret."""
+    for name in ("VALUEMAIL_SECRET", "VALUEMAIL_MODE", "VALUEMAIL_CONFIG"):  # as the server sees it
+        monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     PreferenceStore(default_url(home)).upsert_customers([("s1", "hu")])
     config = load_config(home=home)  # default public_base_url: the link's host is not this server
