@@ -8,7 +8,6 @@ own process that records every Message-ID it accepts (``delivery/smtp_sink.py``)
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +42,6 @@ CREATE TABLE IF NOT EXISTS emails (
 
 
 def make_config(home: Path, **delivery) -> Config:
-    os.environ.setdefault("VALUEMAIL_SECRET", TEST_SECRET)
     overrides = {"delivery": {"reconcile_grace_s": 0, "max_retry_wait_s": 0, **delivery},
                  "preference_centre": {"secret": TEST_SECRET}}
     return load_config(home=home, overrides=overrides)
