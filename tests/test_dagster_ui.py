@@ -75,7 +75,7 @@ def test_screenshot_of_the_asset_graph(webserver):
             skip.first.click()
         # Assets are grouped by stage; the graph's context menu expands every group.
         page.mouse.click(700, 800, button="right")
-        page.get_by_text("Expand all groups").first.click()
+        page.locator("text=Expand all groups >> visible=true").first.click()
         page.get_by_text("customer_metrics").first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # let the graph finish its layout animation
         page.screenshot(path=str(out / "asset-graph.png"))
