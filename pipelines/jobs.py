@@ -17,7 +17,8 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             name,
             selection=campaign_selection(campaign),
-            description=f"The {campaign} value e-mail for one period: ingest, metrics, segments, eligibility, charts, e-mails, sending, KPIs.",
+            description=f"The {campaign} value e-mail for one period: ingest, metrics, segments, eligibility, "
+            "charts, e-mails, sending, KPIs.",
             tags={"campaign": campaign},
         )
         for campaign, name in JOB_NAMES.items()
