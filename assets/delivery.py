@@ -36,7 +36,7 @@ def build_delivery_assets(campaign: str) -> list:
     @dg.asset(
         key=key,
         partitions_def=PARTITIONS[campaign],
-        deps=[dg.AssetKey([campaign, "customer_metrics"]), "customers"],
+        deps=[dg.AssetKey([campaign, "customer_metrics"]), dg.AssetKey([campaign, "segments"]), "customers", "email_events"],
         group_name="delivery",
         kinds={"duckdb"},
         owners=["team:growth"],
