@@ -6,12 +6,11 @@ be sent, and every ``send`` decision has a rendered, readable e-mail.
 """
 
 
-from datetime import datetime, timezone
 
 import dagster as dg
 
 from assets._common import markdown_table, period_of
-from delivery.eligibility import REASONS, decide_eligibility, periods_with_deferred
+from delivery.eligibility import REASONS, decide_eligibility
 from delivery.send import deliver_period
 from delivery.transports import make_transport
 from pipelines.partitions import PARTITIONS
@@ -199,32 +198,3 @@ def build_delivery_assets(campaign: str) -> list:
 
     return [eligibility, one_decision_per_customer, send_decisions_pass_the_rules, ready_to_send, sent_emails,
             no_message_in_doubt]
-
-
-def build_delivery_sensors() -> list[dg.SensorDefinition]:
-    """One daily sensor per campaign: re-run periods with deferred customers (domain cap) the next day.
-
-    Register with ``sensors=[..., *build_delivery_sensors()]`` in ``pipelines/definitions.py``.
-    """
-    from pipelines.jobs import JOB_NAMES
-
-    sensors = []
-    for campaign, job_name in JOB_NAMES.items():
-        def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
-            today = datetime.now(timezone.utc).date()
-            path = valuemail.load().warehouse_path
-            if not path.exists():
-                return dg.SkipReason("no warehouse yet")
-            with valuemail.warehouse(read_only=True) as con:
-                periods = periods_with_deferred(con, campaign, today)
-            if not periods:
-                return dg.SkipReason(f"no {campaign} period has deferred customers")
-            return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
-                                  tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
-
-        sensors.append(dg.sensor(
-            name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
-            description=f"Once a day, re-runs each {campaign} period that still has customers deferred by the "
-                        "per-domain daily cap (or messages left pending), so they are sent — not dropped.",
-        )(evaluate))
-    return sensors

@@ -1,6 +1,6 @@
-"""Sensor: new files in the landing folder (or the ``paths.landing_s3`` prefix) trigger ingest.
+"""Sensors: new landing files trigger ingest; periods with deferred customers are re-run daily.
 
-The cursor remembers each file's size and modification time, so a file is requested
+Landing: new files in the landing folder (or the ``paths.landing_s3`` prefix). The cursor remembers each file's size and modification time, so a file is requested
 once; ingest itself also skips files whose bytes it has already loaded (sha256), so even
 a lost cursor never ingests anything twice.
 """
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
+from delivery.eligibility import periods_with_deferred
+from pipelines.jobs import JOB_NAMES
 from pipelines.resources import ValuemailResource
 
 DATA_SUFFIXES = {".csv", ".ndjson", ".jsonl", ".json", ".parquet"}
@@ -68,3 +71,27 @@ def build_landing_sensor(interval_s: int) -> dg.SensorDefinition:
         )
 
     return landing_files_sensor
+
+
+def build_delivery_sensors() -> list[dg.SensorDefinition]:
+    """One daily sensor per campaign: re-run periods with deferred customers (domain cap) the next day."""
+    sensors = []
+    for campaign, job_name in JOB_NAMES.items():
+        def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
+            today = datetime.now(timezone.utc).date()
+            path = valuemail.load().warehouse_path
+            if not path.exists():
+                return dg.SkipReason("no warehouse yet")
+            with valuemail.warehouse(read_only=True) as con:
+                periods = periods_with_deferred(con, campaign, today)
+            if not periods:
+                return dg.SkipReason(f"no {campaign} period has deferred customers")
+            return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
+                                  tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
+
+        sensors.append(dg.sensor(
+            name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
+            description=f"Once a day, re-runs each {campaign} period that still has customers deferred by the "
+                        "per-domain daily cap (or messages left pending), so they are sent — not dropped.",
+        )(evaluate))
+    return sensors

@@ -9,7 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_delivery_support import PERIOD, make_home  # noqa: E402
 
-from assets.delivery import build_delivery_assets, build_delivery_sensors  # noqa: E402
+from assets.delivery import build_delivery_assets  # noqa: E402
+from pipelines.sensors import build_delivery_sensors  # noqa: E402
 from pipelines.resources import ValuemailResource  # noqa: E402
 
 
