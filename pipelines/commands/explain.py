@@ -6,6 +6,8 @@ import json
 
 import click
 
+from pipelines.commands import period_argument, require_warehouse
+
 
 @click.command("explain")
 @click.argument("customer_id")
@@ -23,16 +25,11 @@ def explain(obj, customer_id: str, campaign: str, period: str | None, as_json: b
     """
     from delivery.explain import explain as gather, format_explanation
     from delivery.prefs import open_store
-    from valuemail.periods import last_complete_period, parse_period
     from valuemail.warehouse import open_warehouse
 
     config = obj.config
-    try:
-        p = parse_period(campaign, period) if period else last_complete_period(campaign)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from None
-    if not config.warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {config.warehouse_path}: run `valuemail run` first")
+    p = period_argument(campaign, period)
+    require_warehouse(config)
     with open_warehouse(config.warehouse_path, read_only=True) as con, open_store(config) as store:
         info = gather(con, config, customer_id, p, store=store)
     if info["customer"] is None and info["decision"] is None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from pipelines.commands import period_argument, require_warehouse
+
 
 @click.command("preview")
 @click.argument("customer_id")
@@ -26,16 +28,11 @@ import click
 def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: str, no_screenshot: bool) -> None:
     """Render CUSTOMER_ID's e-mail for a period exactly as it would be sent, into files you can open."""
     from valuemail.emails import mime_for, preview_email, safe_filename
-    from valuemail.periods import last_complete_period, parse_period
     from valuemail.warehouse import open_warehouse
 
     config = obj.config
-    try:
-        p = parse_period(campaign, period) if period else last_complete_period(campaign)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--period") from None
-    if not config.warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {config.warehouse_path}: run `valuemail run` first")
+    p = period_argument(campaign, period)
+    require_warehouse(config)
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         try:
             result = preview_email(con, config, p, customer_id)
