@@ -6,6 +6,7 @@ local instance under ``<home>/dagster`` so every run also shows up in the UI.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -46,6 +47,26 @@ def _environment(config: Config) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextmanager
+def _instance() -> Iterator[dg.DagsterInstance]:
+    """The local instance; the first process to open a new one creates its SQLite schema alone.
+
+    Two runs started at once on a fresh home would otherwise both create the run storage's
+    tables and one would fail ("table jobs already exists").
+    """
+    lock_path = os.path.join(os.environ["DAGSTER_HOME"], ".instance.lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        # Touch (and so create) the run, event-log and schedule storages while we hold the lock.
+        instance.get_runs(limit=1)
+        instance.get_asset_keys()
+        instance.all_instigator_state()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
+
+
 def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
     if _home_is_empty(config):
         from valuemail.sample_data import generate
@@ -71,7 +92,7 @@ def run_campaign(config: Config, campaign: str, period_text: str | None, sample_
     """Run one campaign period (its job ingests new files first) and return the report."""
     period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
     _prepare(config, sample_customers, echo)
-    with _environment(config), dg.DagsterInstance.get() as instance:
+    with _environment(config), _instance() as instance:
         _execute(instance, JOB_NAMES[campaign], period.key, echo)  # ingest is part of every campaign job
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
@@ -86,7 +107,7 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     while periods[-1] < end:
         periods.append(periods[-1].next())
     _prepare(config, 0, echo)
-    with _environment(config), dg.DagsterInstance.get() as instance:
+    with _environment(config), _instance() as instance:
         for period in periods:
             _execute(instance, JOB_NAMES[campaign], period.key, echo)
     return periods
