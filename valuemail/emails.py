@@ -166,6 +166,21 @@ class EmailSettings:
 LinksFor = Callable[[str, str], tuple[str, str]]  # (customer_id, campaign) → (preferences_url, unsubscribe_url)
 
 
+def _delete_undelivered(con: duckdb.DuckDBPyConnection, table: str, period: Period) -> None:
+    """Clear ``table``'s rows for the period before re-rendering — except those of messages that
+    have already left (the ledger says sending / sent / unknown): what a customer received stays
+    on record, and those customers are not rendered again (their decision is ``already_sent``)."""
+    has_outbox = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'outbox' AND schema_name = current_schema()"
+    ).fetchone()[0]
+    keep = (
+        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign = t.campaign AND o.period = t.period"
+        " AND o.customer_id = t.customer_id AND o.status IN ('sending', 'sent', 'unknown'))"
+        if has_outbox else ""
+    )
+    con.execute(f"DELETE FROM {table} t WHERE t.campaign = ? AND t.period = ?{keep}", [period.campaign, period.start])
+
+
 def register_recipients(config: Config, rows: Sequence[Mapping[str, Any]]) -> int:
     """Tell the preference centre about everyone whose e-mail carries its links.
 
@@ -330,7 +345,7 @@ def render_period_charts(con: duckdb.DuckDBPyConnection, config: Config, period:
     summary.charts = len(records)
     with transaction(con):
         con.execute(CHARTS_DDL)
-        con.execute("DELETE FROM email_charts WHERE campaign = ? AND period = ?", [period.campaign, period.start])
+        _delete_undelivered(con, "email_charts", period)
         if records:
             con.executemany("INSERT INTO email_charts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", records)
     return summary
@@ -454,8 +469,8 @@ def render_period_emails(
         con.execute(EMAILS_DDL)
         _ensure_columns(con, "emails", EMAILS_EXTRA_COLUMNS)
         con.execute(EMAIL_IMAGES_DDL)
-        con.execute("DELETE FROM emails WHERE campaign = ? AND period = ?", [period.campaign, period.start])
-        con.execute("DELETE FROM email_images WHERE campaign = ? AND period = ?", [period.campaign, period.start])
+        for table in ("emails", "email_images"):
+            _delete_undelivered(con, table, period)
         if email_rows:
             con.executemany(
                 "INSERT INTO emails (campaign, period, customer_id, locale, subject, preheader, html_path, text_path, "
