@@ -310,6 +310,37 @@ def test_batches_of_any_size_give_the_same_warehouse(tmp_path):
     assert f"first seen at row 2 of {files[0].resolve()})" in reasons[1]
 
 
+def test_files_read_side_by_side_give_the_same_warehouse_as_one_by_one(tmp_path):
+    """ingest.readers: files are read ahead on several connections, but committed in file order."""
+    from valuemail.warehouse import ensure_schema
+
+    folder = tmp_path / "in"
+    a = write_csv(folder / "a.csv", EVENT_HEADER, [GOOD, ["e1"] + GOOD[1:], ["e3", "c1", "tomorrow"] + GOOD[3:]])
+    write_csv(folder / "b.csv", EVENT_HEADER, [["e1", "c2"] + GOOD[2:], ["e2"] + GOOD[1:]])
+    (folder / "c.csv").write_bytes(a.read_bytes())                                  # same bytes as a.csv
+    pq.write_table(pa.table({"event_id": ["e4", "e2"], "customer_id": ["c3", "c1"],
+                             "occurred_at": [datetime(2026, 11, 2)] * 2, "event_type": ["login", "login"]}),
+                   folder / "d.parquet")
+    seen = []
+    for readers in (1, 3):
+        config = load_config(home=tmp_path / str(readers), overrides={"ingest": {"readers": readers, "batch_rows": 2}})
+        con = duckdb.connect(str(tmp_path / f"{readers}.duckdb"))
+        ensure_schema(con)
+        report = ingest(con, config, folder)
+        seen.append((
+            [(Path(f.source_file).name, f.status, f.rows_loaded, f.rows_rejected, f.rows_unchanged) for f in report.files],
+            con.execute("SELECT event_id, customer_id, source_file FROM events ORDER BY ALL").fetchall(),
+            con.execute("SELECT source_file, row_number, field, reason FROM quarantine ORDER BY ALL").fetchall(),
+            con.execute("SELECT source_file, rows_loaded FROM ingested_files ORDER BY ALL").fetchall(),
+        ))
+        assert not [r for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+                    if r[0].startswith("_vm_ingest")]                                # staging is gone
+        con.close()
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [("a.csv", "loaded", 2, 1, 0), ("b.csv", "loaded", 1, 1, 0), ("c.csv", "skipped", 0, 0, 0),
+                          ("d.parquet", "loaded", 1, 1, 0)]
+
+
 # --------------------------------------------------------------------------------------
 # Malformed lines keep everybody's row numbers right
 # --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
 1. **Discover** every file first (a missing path fails before anything is written).
    Folders are walked recursively in sorted order; files with other suffixes, hidden
    files and ``_SUCCESS``-style markers are ignored.  S3 objects are listed up front and
-   downloaded one at a time into a temporary folder just before they are read.
+   each downloaded into a temporary folder just before it is read.
 2. **Skip known bytes**: the sha256 of each file is looked up in ``ingested_files``; the
    same bytes (under any name, local or S3) are never read twice.
 3. **Recognise** the file by its columns: events need ``customer_id``, ``occurred_at`` and
@@ -17,7 +17,7 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
    (NDJSON writers leave out empty fields, so there one column only events — or only
    customers — have is enough.)  Anything else raises :class:`IngestError` naming the file
    and the columns found.
-4. **Stage**: one ``INSERT … SELECT`` reads the file into a TEMP staging table, parsing
+4. **Stage**: one ``INSERT … SELECT`` reads the file into its own staging table, parsing
    every field, computing at most one check code per row (the first failing check), a
    readable reason and — for bad rows only — the raw row as JSON.  CSV is read with
    explicit VARCHAR columns and ``store_rejects``, so malformed lines are quarantined with their
@@ -29,6 +29,11 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
    For NDJSON the row number is the line number; for CSV it equals line − 1 unless the
    file has blank lines (skipped, not counted) or quoted multi-line fields — then the
    number DuckDB reports for a *malformed* line can be off by those extra lines.
+   Steps 2–4 run ahead on ``ingest.readers`` worker connections (default one per core),
+   into an in-memory database attached for the run: the next files are read while the
+   previous batch commits, and text files — whose ordered row numbering keeps each scan on
+   one thread — are parsed side by side.  Results are taken in file order, so batches,
+   skips and failures are exactly those of a one-file-at-a-time run.
 5. **Flush** (one transaction per batch of files): duplicates of ``event_id`` within the
    batch and against stored events are found with a hash semi-join whose build side is
    the (small) batch, rows are inserted into ``events`` with an anti-join on the few
@@ -73,8 +78,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
+import os
+import queue
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -104,6 +114,7 @@ CUSTOMER_COLUMNS = ("customer_id", "email", "name", "locale", "timezone", "plan"
 CUSTOMER_SIGNATURE = frozenset({"customer_id", "email", "signed_up_at"})
 
 DEFAULT_BATCH_ROWS = 8_000_000
+MAX_READERS = 4  # default for ingest.readers = 0: one reader per CPU core, at most this many
 DEFAULT_MEMORY_LIMIT = "3GB"
 DEFAULT_TIMEZONE = "UTC"
 UNKNOWN_PLAN = "unknown"
@@ -266,6 +277,7 @@ class IngestSettings:
     future_tolerance_hours: float = 24.0
     batch_rows: int = DEFAULT_BATCH_ROWS
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    readers: int = 2
     known_event_types: tuple[str, ...] = ()
     value_model_version: str = ""
     default_currency: str = "USD"
@@ -278,6 +290,7 @@ class IngestSettings:
         return cls(
             future_tolerance_hours=float(section.get("future_tolerance_hours", 24)),
             batch_rows=max(1, int(section.get("batch_rows", DEFAULT_BATCH_ROWS))),
+            readers=max(1, int(section.get("readers", 0)) or min(MAX_READERS, os.cpu_count() or 1)),
             memory_limit=str(memory_limit) if memory_limit else None,
             known_event_types=tuple(sorted(model.events)),
             value_model_version=model.version,
@@ -647,8 +660,8 @@ ROW_REASONS = {
 }
 
 
-def event_stage_sql(shape: FileShape, path: Path, file_idx: int, settings: IngestSettings) -> str:
-    """``INSERT INTO`` the staging table: every row of one events file, parsed and checked."""
+def event_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSettings) -> str:
+    """``INSERT INTO`` the file's staging table: every row of one events file, parsed and checked."""
     t = {c: f"_t_{c}" for c in EVENT_COLUMNS}
     text_cols = ",\n".join(f"{_text(shape, c) if c != 'properties' else _json_text(shape, 'properties')} AS {t[c]}"
                            for c in EVENT_COLUMNS)
@@ -704,9 +717,9 @@ def event_stage_sql(shape: FileShape, path: Path, file_idx: int, settings: Inges
                  f"coalesce(CAST(_p_amt AS VARCHAR), ''), coalesce(_p_cur, ''), coalesce({t['properties']}, ''))")
     good = "(_code IS NULL OR _code = 'event_type:unknown')"
     return f"""
-INSERT INTO {_STAGE} (file_idx, rn, event_id, customer_id, occurred_at, event_type, quantity,
-                      duration_saved_s, amount_saved, currency, properties, known_type, code, reason, raw)
-SELECT {file_idx}, _rn,
+INSERT INTO {table} (file_idx, rn, event_id, customer_id, occurred_at, event_type, quantity,
+                     duration_saved_s, amount_saved, currency, properties, known_type, code, reason, raw)
+SELECT 0, _rn,
        CASE WHEN {good} THEN coalesce({t['event_id']}, md5({canonical})) END,
        {t['customer_id']}, _p_ts, {t['event_type']}, _p_qty, _p_dur, _p_amt, _p_cur,
        {t['properties']}, _p_known, _code,
@@ -719,8 +732,8 @@ FROM (SELECT *, {code} AS _code
 """
 
 
-def customer_stage_sql(shape: FileShape, path: Path, file_idx: int, settings: IngestSettings) -> str:
-    """``INSERT INTO`` the customer staging table: every row of one customers file, parsed and checked."""
+def customer_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSettings) -> str:
+    """``INSERT INTO`` the file's staging table: every row of one customers file, parsed and checked."""
     t = {c: f"_t_{c}" for c in CUSTOMER_COLUMNS}
     text_cols = ",\n".join(f"{_text(shape, c)} AS {t[c]}" for c in CUSTOMER_COLUMNS)
     email_re = (r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -771,9 +784,9 @@ def customer_stage_sql(shape: FileShape, path: Path, file_idx: int, settings: In
     reason = "CASE _code " + " ".join(f"WHEN {sql_str(c)} THEN {r}" for c, r in reasons.items()) + " END"
     rate_ok = "(_code IS NULL OR _code NOT IN ('hourly_rate:not_number', 'hourly_rate:negative'))"
     return f"""
-INSERT INTO {_STAGE} (file_idx, rn, customer_id, email, name, locale, timezone, plan, country,
-                      signed_up_at, company, hourly_rate, currency, code, reason, raw)
-SELECT {file_idx}, _rn, {t['customer_id']}, coalesce({t['email']}, ''), {t['name']}, {t['locale']},
+INSERT INTO {table} (file_idx, rn, customer_id, email, name, locale, timezone, plan, country,
+                     signed_up_at, company, hourly_rate, currency, code, reason, raw)
+SELECT 0, _rn, {t['customer_id']}, coalesce({t['email']}, ''), {t['name']}, {t['locale']},
        CASE WHEN _p_tz_ok THEN {t['timezone']} ELSE {sql_str(DEFAULT_TIMEZONE)} END,
        coalesce({t['plan']}, {sql_str(UNKNOWN_PLAN)}), {t['country']}, _p_ts, {t['company']},
        CASE WHEN {rate_ok} THEN _p_rate END,
@@ -789,19 +802,16 @@ FROM (SELECT *, {code} AS _code
 """
 
 
-EVENT_STAGE_DDL = f"""
-CREATE OR REPLACE TEMP TABLE {_STAGE} (
-    file_idx INTEGER, rn BIGINT, event_id VARCHAR, customer_id VARCHAR, occurred_at TIMESTAMP,
+# One staging table per file (``file_idx`` is 0 there; a batch's view numbers the files).
+_STAGE_COLUMNS = {
+    "events": """file_idx INTEGER, rn BIGINT, event_id VARCHAR, customer_id VARCHAR, occurred_at TIMESTAMP,
     event_type VARCHAR, quantity BIGINT, duration_saved_s DOUBLE, amount_saved DECIMAL(18, 4),
-    currency VARCHAR, properties VARCHAR, known_type BOOLEAN, code VARCHAR, reason VARCHAR, raw VARCHAR)
-"""
-
-CUSTOMER_STAGE_DDL = f"""
-CREATE OR REPLACE TEMP TABLE {_STAGE} (
-    file_idx INTEGER, rn BIGINT, customer_id VARCHAR, email VARCHAR, name VARCHAR, locale VARCHAR,
+    currency VARCHAR, properties VARCHAR, known_type BOOLEAN, code VARCHAR, reason VARCHAR, raw VARCHAR""",
+    "customers": """file_idx INTEGER, rn BIGINT, customer_id VARCHAR, email VARCHAR, name VARCHAR, locale VARCHAR,
     timezone VARCHAR, plan VARCHAR, country VARCHAR, signed_up_at TIMESTAMP, company VARCHAR,
-    hourly_rate DECIMAL(18, 4), currency VARCHAR, code VARCHAR, reason VARCHAR, raw VARCHAR)
-"""
+    hourly_rate DECIMAL(18, 4), currency VARCHAR, code VARCHAR, reason VARCHAR, raw VARCHAR""",
+}
+
 
 _EVENT_CONTENT = ("customer_id", "occurred_at", "event_type", "quantity", "duration_saved_s",
                   "amount_saved", "currency", "properties")
@@ -822,30 +832,29 @@ def _same(a: str, b: str, columns: Sequence[str], cast_json: bool = False) -> st
 # --------------------------------------------------------------------------------------
 # Staging one file
 # --------------------------------------------------------------------------------------
-def _stage_file(con: duckdb.DuckDBPyConnection, shape: FileShape, path: Path, file_idx: int,
+def _stage_file(con: duckdb.DuckDBPyConnection, shape: FileShape, path: Path, table: str,
                 name: str, settings: IngestSettings, cutoff: datetime) -> int:
-    """Append one file to the staging table; returns the number of data rows read.
+    """Read one file into its own staging table ``table``; returns the number of data rows read.
 
-    Runs in auto-commit mode: a read error half-way through rolls the statement back, so
-    the staging table only ever holds whole files.
+    A read error half-way through drops the table, so staging only ever holds whole files.
     """
     text = shape.fmt in ("csv", "ndjson")
     builder = event_stage_sql if shape.kind == "events" else customer_stage_sql
-    sql = builder(shape, path, file_idx, settings)
     try:
+        con.execute(f"CREATE TABLE {table} ({_STAGE_COLUMNS[shape.kind]})")
         if text:
             con.execute(f"DROP TABLE IF EXISTS {_REJECTS}")
             con.execute(f"DROP TABLE IF EXISTS {_REJECT_SCANS}")
-        con.execute(sql, {"cutoff": cutoff})
+        con.execute(builder(shape, path, table, settings), {"cutoff": cutoff})
         if text:
-            _stage_rejects(con, shape, file_idx)
+            _stage_rejects(con, shape, table)
     except duckdb.Error as exc:
-        con.execute(f"DELETE FROM {_STAGE} WHERE file_idx = {file_idx}")
+        con.execute(f"DROP TABLE IF EXISTS {table}")
         raise IngestError(f"{name}: cannot read as {shape.fmt}: {_first_line(exc)}", source_file=name) from exc
-    return int(con.execute(f"SELECT count(*) FROM {_STAGE} WHERE file_idx = {file_idx}").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, file_idx: int) -> None:
+def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, table: str) -> None:
     """Lines the CSV reader rejected become 'row:malformed' staging rows; the others are renumbered.
 
     The reader reports a rejected line's position counting the header as line 1, so its data
@@ -870,16 +879,16 @@ def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, file_idx: i
         con.execute("DROP TABLE _vm_ingest_rejected")
         return
     con.execute(f"""
-        UPDATE {_STAGE} SET rn = {_STAGE}.rn + m.shift
+        UPDATE {table} AS t SET rn = t.rn + m.shift
         FROM (SELECT s.rn AS k, g.i AS shift
-              FROM (SELECT rn FROM {_STAGE} WHERE file_idx = {file_idx}) s
+              FROM (SELECT rn FROM {table}) s
               ASOF JOIN (SELECT r - i AS g, max(i) AS i FROM _vm_ingest_rejected GROUP BY ALL) g
               ON s.rn > g.g) m
-        WHERE {_STAGE}.file_idx = {file_idx} AND {_STAGE}.rn = m.k""")
+        WHERE t.rn = m.k""")
     what = "CSV" if shape.fmt == "csv" else "NDJSON"
     con.execute(f"""
-        INSERT INTO {_STAGE} (file_idx, rn, code, reason, raw)
-        SELECT {file_idx}, r, 'row:malformed',
+        INSERT INTO {table} (file_idx, rn, code, reason, raw)
+        SELECT 0, r, 'row:malformed',
                'malformed {what} row: ' || left(regexp_replace(message, '\\s+', ' ', 'g'), 300),
                CAST(to_json({{'line': csv_line}}) AS VARCHAR)
         FROM _vm_ingest_rejected ORDER BY r""")
@@ -896,6 +905,7 @@ class _Staged:
     sha256: str
     rows: int
     started: float
+    table: str  # the file's staging table
 
 
 @dataclass
@@ -1092,6 +1102,9 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime, progres
     if not batch.files:
         return []
     flush = _flush_events if batch.kind == "events" else _flush_customers
+    # The batch's files as one relation, numbered 0, 1, … in batch order.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_STAGE} AS " + " UNION ALL ".join(
+        f"SELECT * REPLACE ({i} AS file_idx) FROM {f.table}" for i, f in enumerate(batch.files)))
     with transaction(con):
         counts = flush(con, batch, now)
         con.executemany(
@@ -1109,7 +1122,9 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime, progres
             rows_unchanged=c["unchanged"], seconds=finished - f.started)
         results.append(result)
         _say(progress, result.describe())
-    con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    con.execute(f"DROP VIEW {_STAGE}")
+    for f in batch.files:
+        con.execute(f"DROP TABLE {f.table}")
     batch.files.clear()
     batch.kind = None
     return results
@@ -1137,9 +1152,8 @@ def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterat
     names = ("TimeZone", "preserve_insertion_order", "memory_limit", "enable_progress_bar")
     saved = dict(zip(names, con.execute(
         "SELECT " + ", ".join(f"current_setting({sql_str(n)})" for n in names)).fetchone()))
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")  # progress goes through `progress`, not stderr bars
+    for statement in _SESSION_SETTINGS:  # progress goes through `progress`, not stderr bars
+        con.execute(statement)
     if settings.memory_limit:
         wanted, current = _parse_bytes(settings.memory_limit), _parse_bytes(str(saved.get("memory_limit", "")))
         if wanted and (current is None or wanted < current):
@@ -1150,8 +1164,72 @@ def _session(con: duckdb.DuckDBPyConnection, settings: IngestSettings) -> Iterat
         for name in names:
             value = saved[name]
             con.execute(f"SET {name} = {str(value).lower() if isinstance(value, bool) else sql_str(value)}")
-        for table in (_STAGE, _FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids", "_vm_ingest_rejected", "_vm_ingest_cust"):
+        con.execute(f"DROP VIEW IF EXISTS {_STAGE}")
+        for table in (_FILES, _FATE, _REJECTS, _REJECT_SCANS, "_vm_ingest_ids", "_vm_ingest_rejected", "_vm_ingest_cust"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+_SESSION_SETTINGS = ("SET TimeZone = 'UTC'", "SET preserve_insertion_order = true", "SET enable_progress_bar = false")
+_RUN_NUMBERS = itertools.count(1)
+
+
+class _Readers:
+    """Reads files into staging tables on ``readers`` worker connections, several files at once.
+
+    Each file gets its own table in an in-memory database attached for the run, so the next
+    files are read while the main connection flushes the previous batch, and text files —
+    whose row numbering is an ordered, single-threaded scan — are parsed side by side, one
+    per core.  :meth:`submit` returns a future; the caller takes results in file order.
+    Leaving the context waits for reads in flight and detaches the database, dropping every
+    staging table not flushed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: IngestSettings, cutoff: datetime) -> None:
+        self.db = f"_vm_ingest_mem_{os.getpid()}_{next(_RUN_NUMBERS)}"
+        self.count = settings.readers
+        self._con, self._settings, self._cutoff = con, settings, cutoff
+        self._tables = itertools.count()
+        self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> "_Readers":
+        self._con.execute(f"ATTACH ':memory:' AS {self.db}")
+        for _ in range(self.count):
+            cursor = self._con.cursor()
+            for statement in _SESSION_SETTINGS:
+                cursor.execute(statement)
+            self._cursors.append(cursor)
+            self._idle.put(cursor)
+        self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="valuemail-ingest")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for cursor in self._cursors:
+            cursor.close()
+        self._con.execute(f"DETACH {self.db}")
+
+    def submit(self, source: SourceFile, local: Callable[[], Path]) -> "Future[_Staged | FileResult]":
+        """Read ``source`` (its bytes at ``local()``) into a new staging table, or skip known bytes."""
+        assert self._pool is not None, "use _Readers as a context manager"
+        return self._pool.submit(self._read, source, local, f"{self.db}.f{next(self._tables)}")
+
+    def _read(self, source: SourceFile, local: Callable[[], Path], table: str) -> "_Staged | FileResult":
+        started = time.perf_counter()
+        cursor = self._idle.get()
+        try:
+            path = local()
+            sha = sha256_file(path)
+            previous = _already_ingested(cursor, sha)
+            if previous:
+                return FileResult(source.name, "skipped", sha256=sha, note=previous, seconds=time.perf_counter() - started)
+            shape = inspect_file(cursor, path, source.fmt, source.name)
+            rows = _stage_file(cursor, shape, path, table, source.name, self._settings, self._cutoff)
+            return _Staged(source, shape, sha, rows, started, table)
+        finally:
+            self._idle.put(cursor)
 
 
 def _say(progress: Progress, message: str) -> None:
@@ -1188,43 +1266,68 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Sequence[str], config: C
     def report() -> IngestReport:
         return IngestReport(tuple(results), time.perf_counter() - started, tuple(ignored))
 
-    with _session(con, settings), tempfile.TemporaryDirectory(prefix="valuemail-ingest-") as tmp:
-        for index, source in enumerate(sources, start=1):
-            file_started = time.perf_counter()
-            local = source.local_path
+    with _session(con, settings), tempfile.TemporaryDirectory(prefix="valuemail-ingest-") as tmp, \
+            _Readers(con, settings, cutoff) as readers:
+
+        def scratch(index: int, source: SourceFile) -> Path:
+            return Path(tmp) / f"{index:06d}-{source.s3_object.name}"
+
+        def fetch(index: int, source: SourceFile) -> Callable[[], Path]:
+            """Where the reader finds the file's bytes: the file itself, or an S3 object fetched then."""
+            nonlocal client
+            if source.local_path is not None:
+                return lambda: source.local_path
+            if client is None:
+                client = s3.make_client()
+
+            def download() -> Path:
+                try:
+                    return s3.download(source.s3_object, scratch(index, source), client)
+                except s3.S3Error as exc:
+                    raise IngestError(str(exc), source_file=source.name) from exc
+            return download
+
+        # Files are read `readers` at a time ahead of the one being committed; results are taken
+        # in file order, so batches, skips and failures happen exactly as in a one-by-one run.
+        upcoming = iter(enumerate(sources, start=1))
+        in_flight: deque[tuple[int, SourceFile, Future]] = deque()
+
+        def read_next() -> None:
+            for index, source in itertools.islice(upcoming, 1):
+                _say(progress, f"reading {source.name} [{index}/{len(sources)}]")
+                in_flight.append((index, source, readers.submit(source, fetch(index, source))))
+
+        for _ in range(readers.count):
+            read_next()
+        while in_flight:
+            index, source, future = in_flight.popleft()
             try:
-                if local is None:  # an S3 object: fetch it now, delete it once staged
-                    if client is None:
-                        client = s3.make_client()
-                    try:
-                        local = s3.download(source.s3_object, Path(tmp) / f"{index:06d}-{source.s3_object.name}", client)
-                    except s3.S3Error as exc:
-                        raise IngestError(str(exc), source_file=source.name) from exc
-                sha = sha256_file(local)
-                previous = seen.get(sha) or _already_ingested(con, sha)
-                if previous:
-                    results.append(FileResult(source.name, "skipped", sha256=sha, note=previous,
-                                              seconds=time.perf_counter() - file_started))
-                    _say(progress, results[-1].describe())
-                    continue
-                shape = inspect_file(con, local, source.fmt, source.name)
-                if batch.files and (batch.kind != shape.kind or shape.kind == "customers"):
-                    results += _flush(con, batch, now, progress)
-                if not batch.files:
-                    con.execute(EVENT_STAGE_DDL if shape.kind == "events" else CUSTOMER_STAGE_DDL)
-                    batch.kind = shape.kind
-                _say(progress, f"reading {source.name} ({shape.kind}, {shape.fmt}) [{index}/{len(sources)}]")
-                rows = _stage_file(con, shape, local, len(batch.files), source.name, settings, cutoff)
-                batch.files.append(_Staged(source, shape, sha, rows, file_started))
-                seen[sha] = f"same bytes as {source.name} (earlier in this run)"
-                if shape.kind == "customers" or batch.rows >= settings.batch_rows:
-                    results += _flush(con, batch, now, progress)
+                item = future.result()
             except IngestError as exc:
                 results += _flush(con, batch, now, progress)
                 raise IngestError(str(exc), source_file=exc.source_file or source.name, partial=report()) from exc
             finally:
-                if source.local_path is None and local is not None:
-                    local.unlink(missing_ok=True)
+                if source.local_path is None:
+                    scratch(index, source).unlink(missing_ok=True)
+            read_next()
+            if isinstance(item, FileResult):  # bytes ingested by an earlier run
+                results.append(item)
+                _say(progress, item.describe())
+                continue
+            if item.sha256 in seen:  # the same bytes earlier in this run
+                con.execute(f"DROP TABLE {item.table}")
+                results.append(FileResult(source.name, "skipped", sha256=item.sha256, note=seen[item.sha256],
+                                          seconds=time.perf_counter() - item.started))
+                _say(progress, results[-1].describe())
+                continue
+            seen[item.sha256] = f"same bytes as {source.name} (earlier in this run)"
+            kind = item.shape.kind
+            if batch.files and (batch.kind != kind or kind == "customers"):
+                results += _flush(con, batch, now, progress)
+            batch.kind = kind
+            batch.files.append(item)
+            if kind == "customers" or batch.rows >= settings.batch_rows:
+                results += _flush(con, batch, now, progress)
         results += _flush(con, batch, now, progress)
     return report()
 
