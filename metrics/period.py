@@ -325,7 +325,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
     else:
         daily = "[" + ", ".join(f"coalesce(sum(tq) FILTER (WHERE d = {k}), 0)" for k in range(n_days)) + "]"
         monthly = "CAST(NULL AS BIGINT[])"
-    per_type = "".join(f", CAST(coalesce(sum(e.quantity) FILTER (WHERE v.idx = {i}), 0) AS BIGINT) AS ft{i}" for i in task_idx)
+    per_type = "".join(f", CAST(sum(CASE WHEN v.idx = {i} THEN e.quantity ELSE 0 END) AS BIGINT) AS ft{i}" for i in task_idx)
     type_used = ", ".join(f"bit_or({mask_bit_sql('idx', 64 * j)}) AS tp{j}" for j in range(type_chunks))
     period_mask = (1 << period_weeks) - 1
     con.execute(
@@ -424,11 +424,17 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
         WHERE {any_new}
         """
     )
+    # Each customer's new task types as packed keys (first use << 10) + idx, sorted = time order;
+    # the JSON is written from the list's positions (at most one per task type), not by a lambda
+    # per element (the lambda cost more than the whole first-use pass).
+    first_frag = lambda p: (f"{prefixes}[CAST(({p} & 1023) + 1 AS BIGINT)] || ',\"first_used_at\":\"' "
+                            f"|| strftime(make_timestamp({p} >> 10), '%Y-%m-%dT%H:%M:%SZ') || '\"}}'")
+    first_json = ("'[' || concat_ws(',', " + ", ".join(first_frag(f"firsts[{k}]") for k in range(1, len(task_idx) + 1))
+                  + ") || ']'") if task_idx else "'[]'"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _m_first AS
-        SELECT customer_id, list_sort(list((epoch_us(first_at) << 10) + idx)) AS firsts
-        FROM (
+        WITH firsts AS (
             SELECT e.customer_id, v.idx, min(e.occurred_at) AS first_at
             FROM events e
             JOIN {VM_TEMP} v ON v.event_type = e.event_type
@@ -436,7 +442,8 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
             WHERE e.occurred_at >= {S} AND e.occurred_at < {E} AND v.task AND ({is_new})
             GROUP BY ALL
         )
-        GROUP BY customer_id
+        SELECT customer_id, {first_json} AS first_uses
+        FROM (SELECT customer_id, list_sort(list((epoch_us(first_at) << 10) + idx)) AS firsts FROM firsts GROUP BY customer_id)
         """
     )
     lap("first_uses")
@@ -558,11 +565,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                CASE WHEN dy.ks >= 1024 THEN {minutes_sql('dy.ks // 1024')} END AS biggest_day_minutes,
                CAST(coalesce(tp.top_features, '[]') AS JSON) AS top_features,
                coalesce(tp.features_used, 0) AS features_used,
-               CAST(CASE WHEN f.firsts IS NULL THEN '[]'
-                    ELSE '[' || array_to_string(list_transform(f.firsts, lambda p:
-                             {prefixes}[CAST((p & 1023) + 1 AS BIGINT)] || ',"first_used_at":"'
-                             || strftime(make_timestamp(p >> 10), '%Y-%m-%dT%H:%M:%SZ') || '"}}'), ',') || ']' END AS JSON)
-                 AS first_uses,
+               CAST(coalesce(f.first_uses, '[]') AS JSON) AS first_uses,
                CASE WHEN {has_prev} THEN CAST(pv.t_prev AS BIGINT) END AS prev_tasks,
                CASE WHEN {has_prev} THEN {minutes_sql('pv.s_prev')} END AS prev_minutes_saved,
                CASE WHEN {has_prev} THEN {prev_direct} + coalesce({prev_time}, 0) END AS prev_money_saved,
