@@ -320,11 +320,14 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
     # -- 2. the period, per customer ----------------------------------------------------------
     day_idx = f"CAST((epoch_us(e.occurred_at) - {start_us}) // {DAY_US} AS INTEGER)"
     if period.campaign == "yearly":
-        daily = "CAST(NULL AS BIGINT[])"
-        monthly = "[" + ", ".join(f"coalesce(sum(tq) FILTER (WHERE mon = {m}), 0)" for m in range(1, 13)) + "]"
+        daily = daily_s4 = "CAST(NULL AS BIGINT[])"
+        monthly = "[" + ", ".join(f"sum(CASE WHEN mon = {m} THEN tq ELSE 0 END)" for m in range(1, 13)) + "]"
     else:
-        daily = "[" + ", ".join(f"coalesce(sum(tq) FILTER (WHERE d = {k}), 0)" for k in range(n_days)) + "]"
+        daily = "[" + ", ".join(f"sum(CASE WHEN d = {k} THEN tq ELSE 0 END)" for k in range(n_days)) + "]"
+        daily_s4 = "[" + ", ".join(f"sum(CASE WHEN d = {k} THEN s4 ELSE 0 END)" for k in range(n_days)) + "]"
         monthly = "CAST(NULL AS BIGINT[])"
+    # Active days: one bit per day of the period (366 days = 6 chunks of 64), counted once.
+    active_days = " + ".join(f"CAST(bit_count(bit_or({mask_bit_sql('d', 64 * j)})) AS INTEGER)" for j in range((n_days - 1) // 64 + 1))
     per_type = "".join(f", CAST(sum(CASE WHEN v.idx = {i} THEN e.quantity ELSE 0 END) AS BIGINT) AS ft{i}" for i in task_idx)
     type_used = ", ".join(f"bit_or({mask_bit_sql('idx', 64 * j)}) AS tp{j}" for j in range(type_chunks))
     period_mask = (1 << period_weeks) - 1
@@ -343,7 +346,9 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                min(occurred_at) AS first_at, max(occurred_at) AS last_at,
                bit_or({mask_bit_sql('rw', 0)}) & CAST({period_mask} AS UBIGINT) AS cw,
                {type_used},
+               CAST({active_days} AS INTEGER) AS active_days,
                {daily} AS daily_tasks,
+               {daily_s4} AS daily_s4,
                {monthly} AS monthly_tasks
         FROM x
         GROUP BY customer_id
@@ -391,23 +396,29 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                     "FROM _m_types")
     lap("period")
 
-    # -- 3. the period per (customer, day), rolled up: active days, busiest and biggest day -----
-    # max(tasks * 1024 + (1023 - day)) = the day with most tasks, the earliest on a tie.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _m_days AS
-        WITH d0 AS (
-            SELECT e.customer_id, {day_idx} AS d,
-                   CAST(sum({_TASKS}) AS BIGINT) AS tq, CAST(sum({_S4}) AS BIGINT) AS s4
-            FROM events e LEFT JOIN {VM_TEMP} v ON v.event_type = e.event_type
-            WHERE e.occurred_at >= {S} AND e.occurred_at < {E}
-            GROUP BY ALL
+    # -- 3. busiest day (most tasks) and biggest day (most minutes saved) ----------------------
+    # max(tasks * 1024 + (1023 - day)) = the day with most tasks, the earliest on a tie; a key
+    # below 1024 (no day with tasks) means none.  Weekly / monthly: from the per-day sums _m_cur
+    # already has.  Yearly: one (customer, day) aggregate of the events that carry a value (a
+    # day without tasks or minutes can never win), ~24M groups for 36M events, the costliest step.
+    if period.campaign == "yearly":
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _m_days AS
+            WITH d0 AS (
+                SELECT e.customer_id, {day_idx} AS d, sum({_TASKS}) AS tq, sum({_S4}) AS s4
+                FROM events e JOIN {VM_TEMP} v ON v.event_type = e.event_type
+                WHERE e.occurred_at >= {S} AND e.occurred_at < {E} AND ({_TASKS} <> 0 OR {_S4} <> 0)
+                GROUP BY ALL
+            )
+            SELECT customer_id, max(tq * 1024 + (1023 - d)) AS kt, max(s4 * 1024 + (1023 - d)) AS ks
+            FROM d0 GROUP BY customer_id
+            """
         )
-        SELECT customer_id, CAST(count(*) AS INTEGER) AS active_days,
-               max(tq * 1024 + (1023 - d)) AS kt, max(s4 * 1024 + (1023 - d)) AS ks
-        FROM d0 GROUP BY customer_id
-        """
-    )
+    else:
+        kt = "greatest(" + ", ".join(f"daily_tasks[{k + 1}] * 1024 + {1023 - k}" for k in range(n_days)) + ")"
+        ks = "greatest(" + ", ".join(f"daily_s4[{k + 1}] * 1024 + {1023 - k}" for k in range(n_days)) + ")"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _m_days AS SELECT customer_id, {kt} AS kt, {ks} AS ks FROM _m_cur")
     lap("days")
 
     # -- 4. first-ever use of the event types new in this period --------------------------------
@@ -550,7 +561,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                c.n AS events,
                c.unknown AS unknown_events,
                c.measured AS measured_events,
-               dy.active_days,
+               c.active_days,
                CAST(bit_count(c.cw) AS INTEGER) AS active_weeks,
                c.first_at AS first_event_at,
                c.last_at AS last_event_at,
@@ -588,7 +599,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                CASE WHEN {ok} THEN format('more tasks than {{}}% of {{}} users', CAST((100 * rt.below) // (rt.size - 1) AS INTEGER),
                                           upper(left(cu.peer_cohort, 1)) || substr(cu.peer_cohort, 2)) END AS peer_phrase
         FROM {with_longest_run('_m_cur', 'cw', '_longest')} c
-        JOIN _m_days dy USING (customer_id)
+        LEFT JOIN _m_days dy USING (customer_id)
         LEFT JOIN _m_top tp USING (customer_id)
         LEFT JOIN _m_life l USING (customer_id)
         LEFT JOIN _m_prev pv USING (customer_id)
