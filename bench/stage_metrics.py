@@ -16,7 +16,9 @@ the period end).  The plain baseline is ``SELECT customer_id, count(*), sum(quan
 GROUP BY customer_id`` over exactly those rows into a temp table, best of two runs taken
 just before and just after the metrics (the machine is shared: both wall and process CPU
 seconds are reported; CPU is the steadier of the two).  A second baseline reading every
-column the metrics read (``plain_full_columns_s``) is printed for reference.
+column the metrics read (``plain_full_columns_s``, measured the same way) is the fairer
+"plain scan of the same events": the ratios are printed against both, labelled
+``ratio_*`` (narrow: count + sum of quantity) and ``ratio_*_vs_full_columns``.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
         p1 = plain(period, narrow)
         wall, cpu, summary = _timed(lambda: compute_period_metrics(con, config, period))
         p2 = plain(period, narrow)
-        pf = plain(period, full)
+        pf = min(plain(period, full), plain(period, full))
         best_plain = min(p1, p2)  # the plain scan's best of two, measured around the metrics
         results[label] = {
             "period": period.key, "rows": summary.rows, "wall_s": wall, "cpu_s": cpu,
@@ -195,7 +197,13 @@ def run(workdir: pathlib.Path, customers: int, events: int, seed: int) -> dict:
         "yearly_cpu_s": round(y["cpu_s"], 3),
         "ratio_yearly_cpu": round(y["cpu_s"] / y["plain_cpu_s"], 2),
         "plain_full_columns_s": round(w["plain_full_wall_s"], 3),
+        "ratio_weekly_vs_full_columns": round(w["wall_s"] / w["plain_full_wall_s"], 2),
         "plain_full_columns_yearly_s": round(y["plain_full_wall_s"], 3),
+        "ratio_yearly_vs_full_columns": round(y["wall_s"] / y["plain_full_wall_s"], 2),
+        "plain_full_columns_cpu_s": round(w["plain_full_cpu_s"], 3),
+        "ratio_weekly_cpu_vs_full_columns": round(w["cpu_s"] / w["plain_full_cpu_s"], 2),
+        "plain_full_columns_cpu_yearly_s": round(y["plain_full_cpu_s"], 3),
+        "ratio_yearly_cpu_vs_full_columns": round(y["cpu_s"] / y["plain_full_cpu_s"], 2),
         "weekly_rows": w["rows"],
         "yearly_rows": y["rows"],
         "weekly_steps_s": steps(w["steps_s"]),
