@@ -14,22 +14,28 @@ INSERT assembles the rows (sizes for 1M customers / 50M events over two years):
    of event types used before (first uses); for yearly also the previous period (FILTERs).
    ``_m_prev`` the previous period per customer (its own small pass for weekly / monthly).
 2. ``_m_cur``   the period's events per customer: totals, the daily (weekly / monthly) or
-   monthly (yearly) series, active weeks and event types.  ``_m_types`` per-task-type counts
-   in a second pass (one pass with dozens of aggregate states spills at 1M customers), and
-   ``_m_top`` the top three of them (packed integer keys, three ``greatest()`` layers).
-3. ``_m_days``  the period's events per (customer, day), rolled up at once: active days,
-   busiest day (most tasks) and biggest day (most minutes saved).
-4. ``_m_first`` first-ever use of task types new in this period (only customers that have one).
+   monthly (yearly) series as ``sum(CASE ...)`` per day / month, per-day minutes (weekly /
+   monthly), active weeks, a day bit mask (active days) and event types.  ``_m_types``
+   per-task-type counts in a second pass (one pass with dozens of aggregate states spills at
+   1M customers), and ``_m_top`` the top three of them (packed integer keys, three
+   ``greatest()`` layers).
+3. ``_m_days``  busiest day (most tasks) and biggest day (most minutes saved): weekly / monthly
+   from the per-day sums of ``_m_cur``; yearly from one (customer, day) aggregate of the
+   events that carry a value, the costliest step (~24M groups for 36M events).
+4. ``_m_first`` first-ever use of task types new in this period (only customers that have one),
+   already as its JSON text (written from the sorted list's positions, no lambda per row).
 5. ``_m_meas`` / ``_m_money`` measured ``amount_saved`` per currency (its own currency),
    for customers that have any; per-unit defaults (value-model currency) come from ``_m_cur``.
 6. ``_m_peer`` / ``_m_rank_*`` per cohort and value, how many active customers have strictly
    fewer tasks / minutes (a running sum over the distinct values, not a sort of every row).
-7. one INSERT joins them; ``peer_distribution`` is counted from the inserted rows.
+7. one INSERT joins them; ``peer_distribution`` is counted from the inserted rows.  Writing the
+   ~50 columns costs about 1 CPU s per 800k rows even for a single non-NULL column, so the
+   INSERT is kept free of per-row lambdas (the peer bucket is a CASE ladder).
 
 Each event is valued by a join with the ~20-row value model; measured values win over the
 per-unit defaults; unknown event types are counted, never valued.  No step materialises a
 (customer x day) grid, lists of structs, or ORDER BY inside an aggregate (all slow in DuckDB at
-a million groups): series are FILTERed sums, rankings are packed integers.
+a million groups): series are sums of CASE expressions, rankings are packed integers.
 """
 
 from __future__ import annotations
