@@ -27,7 +27,7 @@ from report_templates import i18n
 TEMPLATES_DIR = Path(__file__).resolve().parent
 _METHODS = [("**.py", "python"), ("**.j2", "jinja2")]
 _OPTIONS = {"**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
-# view.py's cached plural helpers are gettext keywords too: plural("%(n)s task", "%(n)s tasks", n), noun("task", "tasks", n)
+# view.py's cached plural tables are gettext keywords too: plural("%(n)s task", "%(n)s tasks"), noun("task", "tasks")
 KEYWORDS = {**DEFAULT_KEYWORDS, "plural": (1, 2), "noun": (1, 2)}
 
 

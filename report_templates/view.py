@@ -9,17 +9,19 @@ Optional content is *data-driven* wherever possible: the highlights and the stat
 lists of (label, value) rows, so the shape only records how many rows there are, not which.
 That keeps the number of compiled templates small (a few dozen per campaign and language).
 
-This runs once per customer, so it is written for speed: caches for the phrases that depend on
-a number ("137 tasks"), one regex per link check, a tuple as the shape.
+This runs once per customer, so it is written for speed: per-language tables (dicts, so a hit
+is one lookup in C) for the phrases that depend on a number ("137 tasks") or a few keys, one
+regex per link check, a tuple as the shape.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from report_templates import i18n
 from report_templates.i18n import Localizer, LocaleChoice
@@ -63,12 +65,11 @@ def check_url(url: str | None, what: str) -> str:
     raise UnsafeLinkError(f"{what}: only plain https:// links may go into an e-mail, got {url[:80]!r}")
 
 
-_CHECKED_CTA: list = [None]  # the last call-to-action URL checked (the same object for a whole send)
-
-
+@functools.lru_cache(maxsize=256)
 def _check_cta(url: str) -> str:
-    _CHECKED_CTA[0] = check_url(url, "call-to-action link")
-    return url
+    """:func:`check_url` for the call-to-action link, which is the same for a whole send: checked
+    once per distinct URL (a refused one raises and is not cached)."""
+    return check_url(url, "call-to-action link")
 
 
 def check_src(src: str, what: str) -> str:
@@ -217,43 +218,69 @@ def _label(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_MEMO_MAX = 50_000  # entries per phrase table: numbers and names repeat, but not without bound
+
+
+class _Memo(dict):
+    """``key → phrase``, each made once by ``make(key)``: a hit is a plain dict lookup (in C),
+    which matters for the dozen phrases every e-mail looks up."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Any], Any]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.make(key)
+        if len(self) < _MEMO_MAX:
+            self[key] = value
+        return value
+
+
 class _Phrases:
     """Per-language caches of the strings that depend on one number or one key."""
 
-    __slots__ = ("loc", "cache")
+    __slots__ = ("loc", "tasks", "tasks_since_start", "weeks_in_a_row", "workdays", "task_noun", "active_day_noun",
+                 "days_of", "greeting", "change", "preheader", "feature", "explain")
 
     def __init__(self, loc: Localizer):
         self.loc = loc
-        self.cache: dict[tuple, str] = {}
+        self.tasks = self.plural("%(n)s task", "%(n)s tasks")
+        self.tasks_since_start = self.plural("%(n)s task since you started", "%(n)s tasks since you started")
+        self.weeks_in_a_row = self.plural("%(n)s week in a row", "%(n)s weeks in a row")
+        self.workdays = self.plural("That’s %(n)s full working day (8 hours each).",
+                                    "That’s %(n)s full working days (8 hours each).")
+        self.task_noun = self.noun("task", "tasks")
+        self.active_day_noun = self.noun("active day", "active days")
+        self.days_of = _Memo(lambda key: _days_of(loc, *key))  # (active days, days in the period)
+        _ = loc.gettext
+        self.greeting = _Memo(lambda name: (_("Hi %(name)s,") % {"name": name}) if name else _("Hi there,"))
+        self.change = _Memo(lambda key: _change(loc, *key))  # (campaign, rounded percentage)
+        self.preheader = _Memo(lambda key: _preheader(loc, *key))  # (tasks phrase, weekday, top feature)
+        self.feature = self.value_model_text("feature", 60)
+        self.explain = self.value_model_text("explain", 300)
 
-    def plural(self, singular: str, plural: str, n: int) -> str:
-        key = (singular, n)
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = self.loc.ngettext(singular, plural, n) % {"n": self.loc.format_int(n)}
-            if len(self.cache) < 50_000:
-                self.cache[key] = hit
-        return hit
+    def plural(self, singular: str, plural: str) -> _Memo:
+        """``n →`` the catalog's plural form for ``n`` with the number in it ("137 tasks")."""
+        loc = self.loc
+        return _Memo(lambda n: loc.ngettext(singular, plural, n) % {"n": loc.format_int(n)})
 
-    def noun(self, singular: str, plural: str, n: int) -> str:
-        """The catalog's plural form for ``n`` without the number ("task" / "tasks")."""
-        key = (singular, "noun", n)
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = self.loc.ngettext(singular, plural, n)
-            if len(self.cache) < 50_000:
-                self.cache[key] = hit
-        return hit
+    def noun(self, singular: str, plural: str) -> _Memo:
+        """``n →`` the catalog's plural form for ``n`` without the number ("task" / "tasks")."""
+        loc = self.loc
+        return _Memo(lambda n: loc.ngettext(singular, plural, n))
 
-    def vm(self, event_type: str, kind: str, english: str, limit: int) -> tuple[str, bool]:
-        """(text in this language, whether it fell back to English)."""
-        key = ("vm", event_type, kind, english)
-        hit = self.cache.get(key)
-        if hit is None:
-            text = self.loc.value_model_text(event_type, kind, english)
-            fell_back = self.loc.locale != i18n.DEFAULT_LOCALE and text == english and bool(english)
-            hit = self.cache[key] = (_label(text, limit), fell_back)
-        return hit
+    def value_model_text(self, kind: str, limit: int) -> _Memo:
+        """``(event type, English text) →`` (the text in this language, whether it fell back to English)."""
+        loc = self.loc
+
+        def make(key: tuple[str, str]) -> tuple[str, bool]:
+            event_type, english = key
+            text = loc.value_model_text(event_type, kind, english)
+            return _label(text, limit), loc.locale != i18n.DEFAULT_LOCALE and text == english and bool(english)
+
+        return _Memo(make)
 
 
 _PHRASES: dict[str, _Phrases] = {}
@@ -280,7 +307,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     loc: Localizer = i18n.localizer(choice.used)
     ph = _phrases(loc)
     _ = loc.gettext
-    ngettext = ph.plural
+    tasks_n = ph.tasks  # n → "n tasks"
     fmt = loc.format_int
     campaign = data.campaign
     weekly, yearly = campaign == "weekly", campaign == "yearly"
@@ -294,15 +321,10 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     # --- headline -----------------------------------------------------------------------------
     time_saved = loc.format_minutes(data.minutes_saved)
-    tasks_phrase = ngettext("%(n)s task", "%(n)s tasks", tasks)
+    tasks_phrase = tasks_n[tasks]
     values["time_saved"] = time_saved
     values["tasks_phrase"] = tasks_phrase
-    greeting = ph.cache.get(("greeting", name))
-    if greeting is None:
-        greeting = _("Hi %(name)s,") % {"name": name} if name else _("Hi there,")
-        if len(ph.cache) < 50_000:
-            ph.cache[("greeting", name)] = greeting
-    values["greeting"] = greeting
+    values["greeting"] = ph.greeting[name]
     has_active_days = data.active_days > 0 and not empty  # 0 with tasks: "not computed", not a fact
 
     # --- change vs the previous period ---------------------------------------------------------
@@ -312,36 +334,22 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         if pct is None and data.prev_tasks:
             pct = (tasks - data.prev_tasks) * 100.0 / data.prev_tasks
         if pct is not None and data.prev_tasks != 0:
-            rounded = int(round(pct))
-            key = ("change", campaign, rounded)
-            change = ph.cache.get(key)
-            if change is None:
-                last = _("last week") if weekly else _("last year") if yearly else _("last month")
-                share = loc.format_percent(abs(rounded))
-                if rounded > 0:
-                    change = "▲ " + _("%(pct)s more tasks than %(last)s") % {"pct": share, "last": last}
-                elif rounded < 0:
-                    change = "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
-                else:
-                    change = _("As many tasks as %(last)s") % {"last": last}
-                if len(ph.cache) < 50_000:
-                    ph.cache[key] = change
-            values["change"] = change
+            values["change"] = ph.change[campaign, int(round(pct))]
             has_change = True
 
     # --- stat tiles ------------------------------------------------------------------------------
     features = list(data.top_features[:MAX_FEATURES]) if not empty else []
     feature_labels: list[str] = []
     for f in features:
-        label, fell_back = ph.vm(f.event_type, "feature", vm.features.get(f.event_type, f.feature), 60)
+        label, fell_back = ph.feature[f.event_type, vm.features.get(f.event_type, f.feature)]
         feature_labels.append(label)
         if fell_back:
             fallbacks.append(f"value_model.{f.event_type}.feature")
     tiles: list[tuple[str, str]] = []
     if not empty and variant != "low":
-        tiles.append((fmt(tasks), ph.noun("task", "tasks", tasks)))
+        tiles.append((fmt(tasks), ph.task_noun[tasks]))
         if has_active_days:
-            tiles.append((fmt(data.active_days), ph.noun("active day", "active days", data.active_days)))
+            tiles.append((fmt(data.active_days), ph.active_day_noun[data.active_days]))
         if data.money_saved > 0:
             label = _("saved in value") if data.money_from_time else _("saved in costs")
             tiles.append((loc.format_money(data.money_saved, data.currency), label))
@@ -359,8 +367,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     elif variant == "low":
         if has_active_days:
             period_days = (data.period_end - data.period_start).days
-            days = loc.ngettext("on %(n)s of %(total)s day", "on %(n)s of %(total)s days", period_days) % {
-                "n": fmt(data.active_days), "total": fmt(period_days)}
+            days = ph.days_of[data.active_days, period_days]
             sentence = (_("A quieter week: %(product)s ran %(tasks)s %(days)s.") if weekly
                         else _("A quieter year: %(product)s ran %(tasks)s %(days)s.") if yearly
                         else _("A quieter month: %(product)s ran %(tasks)s %(days)s."))
@@ -376,7 +383,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     for (k_label, k_phrase, k_pct, k_rest), f, label in zip(_FEATURE_KEYS, features, feature_labels):
         pct = max(4, min(100, round(f.tasks * 100 / top))) if top else 0
         values[k_label] = label
-        values[k_phrase] = ngettext("%(n)s task", "%(n)s tasks", f.tasks)
+        values[k_phrase] = tasks_n[f.tasks]
         values[k_pct] = _PCT[pct]
         values[k_rest] = _PCT[100 - pct]
     n_explain = 0
@@ -384,7 +391,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         english = vm.explain.get(f.event_type)
         if not english:
             continue
-        text, fell_back = ph.vm(f.event_type, "explain", english, 300)
+        text, fell_back = ph.explain[f.event_type, english]
         if fell_back:
             fallbacks.append(f"value_model.{f.event_type}.explain")
         k_text, k_feature = _EXPLAIN_KEYS[n_explain]
@@ -416,10 +423,10 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
             day = loc.format_date(busiest_day) if yearly else loc.format_day(busiest_day)
             values["busiest_weekday"] = loc.weekday_names[busiest_day.weekday()]
             highlights.append((_("Biggest day") if yearly else _("Busiest day"),
-                               _("%(day)s · %(tasks)s") % {"day": day, "tasks": ngettext("%(n)s task", "%(n)s tasks", busiest_tasks)}))
+                               _("%(day)s · %(tasks)s") % {"day": day, "tasks": tasks_n[busiest_tasks]}))
         if data.milestones:
             highlights.append((_("Milestone"), _("You passed %(milestone)s") % {
-                "milestone": ngettext("%(n)s task since you started", "%(n)s tasks since you started", max(data.milestones))}))
+                "milestone": ph.tasks_since_start[max(data.milestones)]}))
         if data.money_other:
             highlights.append((_("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
         if has_peer and peer_chart is None:  # with the chart, its headline already says it
@@ -427,15 +434,14 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
                                _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
         if len(highlights) < MAX_HIGHLIGHTS and data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
             highlights.append((_("Streak"), _("Active %(streak)s") % {
-                "streak": ngettext("%(n)s week in a row", "%(n)s weeks in a row", data.streak_weeks)}))
+                "streak": ph.weeks_in_a_row[data.streak_weeks]}))
         if len(highlights) < MAX_HIGHLIGHTS and data.first_uses:
             first_use = next((e for e in data.first_uses if e in vm.features), None)
             if first_use:
-                label, _fb = ph.vm(first_use, "feature", vm.features[first_use], 60)
+                label, _fb = ph.feature[first_use, vm.features[first_use]]
                 highlights.append((_("First time"), _("You used %(feature)s for the first time") % {"feature": label}))
         if len(highlights) < MAX_HIGHLIGHTS and yearly and data.lifetime_tasks and data.lifetime_tasks > tasks:
-            highlights.append((_("All together"), ngettext("%(n)s task since you started", "%(n)s tasks since you started",
-                                                           data.lifetime_tasks)))
+            highlights.append((_("All together"), ph.tasks_since_start[data.lifetime_tasks]))
         del highlights[MAX_HIGHLIGHTS:]
     for (kl, kv), (label, value) in zip(_HL_KEYS, highlights):
         values[kl] = label
@@ -447,14 +453,13 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         workdays = int(data.minutes_saved) // 480
         if workdays > 0:
             has_workdays = True
-            values["workdays"] = loc.ngettext("That’s %(n)s full working day (8 hours each).",
-                                              "That’s %(n)s full working days (8 hours each).", workdays) % {"n": fmt(workdays)}
+            values["workdays"] = ph.workdays[workdays]
         months = data.monthly_tasks
-        if len(months) == 12 and max(months) > 0:
-            best = months.index(max(months))
+        best_tasks = max(months) if len(months) == 12 else 0
+        if best_tasks > 0:
             has_best_month = True
             values["best_month"] = _("Best month: %(month)s, %(tasks)s") % {
-                "month": loc.month_names[best], "tasks": ngettext("%(n)s task", "%(n)s tasks", months[best])}
+                "month": loc.month_names[months.index(best_tasks)], "tasks": tasks_n[best_tasks]}
 
     # --- charts -------------------------------------------------------------------------------------------
     chart_kinds: list[str] = []
@@ -474,8 +479,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     # --- links --------------------------------------------------------------------------------------------
     links = data.links
-    cta = links.cta_url
-    values["cta_url"] = cta if cta is _CHECKED_CTA[0] else _check_cta(cta)
+    values["cta_url"] = _check_cta(links.cta_url)
     pref = values["preferences_url"] = check_url(links.preferences_url, "preferences link")
     values["unsubscribe_url"] = check_url(links.unsubscribe_url, "unsubscribe link")
     values["feedback_base"] = pref + ("&" if "?" in pref else "?") + "nps="
@@ -485,7 +489,9 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
 
     # --- subject and preheader ------------------------------------------------------------------------------
     values["subject"] = _subject(data, variant, name, time_saved, loc, product)
-    values["preheader"] = _preheader(data, tasks_phrase, values.get("busiest_weekday"), feature_labels, loc)
+    # the same few words for many customers: memoised on what it says
+    values["preheader"] = ph.preheader[tasks_phrase if tasks else None, None if yearly else values.get("busiest_weekday"),
+                                       feature_labels[0] if feature_labels else None]
 
     shape = Shape(
         campaign, choice.used, variant, data.period_start, data.period_end, empty, has_change, len(tiles),
@@ -527,13 +533,32 @@ def _subject(data: EmailData, variant: str, name: str, time_saved: str, loc: Loc
     return fit(SUBJECT_MAX, short % t)
 
 
-def _preheader(data: EmailData, tasks_phrase: str, busiest_weekday: str | None, feature_labels: list[str], loc: Localizer) -> str:
+def _days_of(loc: Localizer, n: int, total: int) -> str:
+    """"on 3 of 7 days" (the plural follows the period's length)."""
+    return loc.ngettext("on %(n)s of %(total)s day", "on %(n)s of %(total)s days", total) % {
+        "n": loc.format_int(n), "total": loc.format_int(total)}
+
+
+def _change(loc: Localizer, campaign: str, rounded: int) -> str:
+    """"▲ 23% more tasks than last week" for a change rounded to a whole percentage."""
     _ = loc.gettext
-    if not data.tasks:
+    last = _("last week") if campaign == "weekly" else _("last year") if campaign == "yearly" else _("last month")
+    share = loc.format_percent(abs(rounded))
+    if rounded > 0:
+        return "▲ " + _("%(pct)s more tasks than %(last)s") % {"pct": share, "last": last}
+    if rounded < 0:
+        return "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
+    return _("As many tasks as %(last)s") % {"last": last}
+
+
+def _preheader(loc: Localizer, tasks_phrase: str | None, busiest_weekday: str | None, top_feature: str | None) -> str:
+    """``tasks_phrase`` is None when there were no tasks; ``busiest_weekday`` None when not shown."""
+    _ = loc.gettext
+    if tasks_phrase is None:
         return fit(PREHEADER_MAX, _("No tasks this time. Here is how to get the most out of your account."))
     parts = [tasks_phrase + " " + _("done for you")]
-    if busiest_weekday and data.campaign != "yearly":
+    if busiest_weekday:
         parts.append(_("busiest day: %(day)s") % {"day": busiest_weekday})
-    if feature_labels:
-        parts.append(_("top: %(feature)s") % {"feature": feature_labels[0]})
+    if top_feature:
+        parts.append(_("top: %(feature)s") % {"feature": top_feature})
     return fit(PREHEADER_MAX, _(" · ").join(parts), parts[0])
