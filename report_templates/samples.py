@@ -227,6 +227,9 @@ def synthetic(n: int, seed: int = 0, campaign: str = "weekly") -> list[EmailData
                 top.append(FeatureCount(f, VALUE_MODEL.features[f], share))
             remaining -= share
         cid = f"c{seed}-{i:07d}"
+        # customer_metrics always has the busiest day (the first of the busiest, NULL without tasks);
+        # without it the renderer works it out from daily_tasks, which the pipeline never needs
+        most = max(daily)
         prev = rng.choice([None, int(tasks * rng.uniform(0.5, 1.5))])
         out.append(EmailData(
             campaign=campaign, period_start=start, period_end=end, customer_id=cid,
@@ -235,6 +238,7 @@ def synthetic(n: int, seed: int = 0, campaign: str = "weekly") -> list[EmailData
             tasks=tasks, minutes_saved=Decimal(tasks * rng.choice([1, 2, 3, 5])) + Decimal(rng.randint(0, 99)) / 100,
             money_saved=Decimal(rng.choice([0, 0, rng.randint(1, 50000)])) / 100, currency="USD",
             active_days=sum(1 for d in daily if d), daily_tasks=tuple(daily),
+            busiest_day=start + timedelta(days=daily.index(most)) if most else None, busiest_day_tasks=most or None,
             monthly_tasks=tuple(rng.randint(0, 300) for _ in range(12)) if campaign == "yearly" else (),
             top_features=tuple(sorted(top, key=lambda f: -f.tasks)),
             prev_tasks=prev, lifetime_tasks=tasks + rng.randint(0, 10000),
