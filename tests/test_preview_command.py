@@ -58,6 +58,7 @@ def test_preview_of_a_period_without_metrics(home, tmp_path):
     result = _run(home, "c-anna", "--campaign", "monthly", "--period", "2026-11", "--out", str(tmp_path), "--no-screenshot")
     assert result.exit_code == 0, result.output
     assert "no customer_metrics row" in result.output and "not decided yet" in result.output
+    assert "run `valuemail run --campaign monthly --period 2026-11-01` first" in result.output
 
 
 def test_preview_errors_are_clear(home, tmp_path):

@@ -39,6 +39,8 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
         to = con.execute("SELECT name, email FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
+        # No row for the customer: inactive in the period, or the period's metrics never ran.
+        computed = result.has_metrics or _metrics_computed(con, campaign, p.start)
     email = result.email
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,8 +72,11 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
     decision = result.eligibility or "not decided yet (run the pipeline for this period)"
     click.echo(f"{campaign} {p.key}  customer {customer_id}")
     click.echo(f"  decision   {decision}" + ("" if result.eligibility in (None, "send") else "  (previewed anyway)"))
-    if not result.has_metrics:
-        click.echo("  metrics    no customer_metrics row for this period: shown with zero activity")
+    if not computed:
+        click.echo(f"  metrics    no customer_metrics row for this period: its metrics have not been computed, so "
+                   f"this is shown with zero activity; run `valuemail run --campaign {campaign} --period {p.key}` first")
+    elif not result.has_metrics:
+        click.echo("  metrics    no customer_metrics row for this period: no activity, shown with zero activity")
     click.echo(f"  subject    {email.subject}")
     click.echo(f"  preheader  {email.preheader}")
     lang = email.locale_used if email.locale_reason == "exact" else \
@@ -81,3 +86,13 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
     click.echo(f"  html       {email.html_bytes:,} bytes, {len(result.images)} inline image(s)")
     for path in [*files, *shots]:
         click.echo(f"  wrote      {path}")
+
+
+def _metrics_computed(con, campaign: str, start) -> bool:
+    import duckdb
+
+    try:
+        return bool(con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM customer_metrics "
+                                "WHERE campaign = ? AND period = ? LIMIT 1)", [campaign, start]).fetchone()[0])
+    except duckdb.CatalogException:  # an ingest-only warehouse: no metrics table yet
+        return False
