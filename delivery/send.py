@@ -198,6 +198,11 @@ class _Batch:
         self.futures: list[Future] = []
 
 
+def journal_folder(config: Config) -> Path:
+    """Where the send loop journals each batch before its transport calls (the ledger's write-ahead log)."""
+    return config.home / "journal"
+
+
 def deliver(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -213,7 +218,7 @@ def deliver(
 ) -> DeliveryReport:
     """Send every due message of ``period`` exactly once; see the module docstring."""
     settings = settings or SendSettings.from_config(config)
-    journal_dir = journal_dir or (config.home / "journal")
+    journal_dir = journal_dir or journal_folder(config)
     run_id = f"{period.campaign}-{period.key}-{uuid.uuid4().hex[:12]}"
     report = DeliveryReport(period.campaign, period.key, transport.name, run_id, started_at=now().isoformat())
     t0 = time.monotonic()

@@ -44,7 +44,7 @@ def links_for(customer_id: str, campaign: str) -> tuple[str, str]:
 
 
 def make_warehouse(con: duckdb.DuckDBPyConnection, period: Period = WEEK, *, peers: bool = True,
-                   metrics_columns: set[str] | None = None) -> None:
+                   metrics_columns: set[str] | None = None, customers: list[tuple] = CUSTOMERS) -> None:
     """customers, eligibility, customer_metrics (+ peer_distribution) for ``period``."""
     from metrics import peers as metric_peers
     from metrics.period import COLUMNS, PRIMARY_KEY, TABLE
@@ -56,7 +56,7 @@ def make_warehouse(con: duckdb.DuckDBPyConnection, period: Period = WEEK, *, pee
     con.execute("""CREATE TABLE IF NOT EXISTS eligibility (campaign VARCHAR, period DATE, customer_id VARCHAR,
                    reason VARCHAR, detail VARCHAR, decided_at TIMESTAMP, stage VARCHAR)""")
     days = (period.end - period.start).days
-    for cid, name, locale, plan, signed, eligible, tasks, stage in CUSTOMERS:
+    for cid, name, locale, plan, signed, eligible, tasks, stage in customers:
         con.execute("INSERT INTO customers VALUES (?, ?, ?, ?, 'UTC', ?, 'HU', ?, NULL, NULL, NULL, 'test', now())",
                     [cid, f"{cid}@example.com", name, locale, plan, signed])
         con.execute("INSERT INTO eligibility VALUES (?, ?, ?, ?, '', now(), ?)",

@@ -74,10 +74,10 @@ def test_preview_errors_are_clear(home, tmp_path):
 def test_preview_screenshots(home, tmp_path):
     result = _run(home, "c-wang", "--period", WEEK.key, "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    for name in ("c-wang.png", "c-wang-mobile.png"):
+    for name in ("c-wang.png", "c-wang.mobile.png"):
         png = (tmp_path / name).read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 20_000
     from PIL import Image
 
     assert Image.open(tmp_path / "c-wang.png").size[0] == 600
-    assert Image.open(tmp_path / "c-wang-mobile.png").size[0] == 375
+    assert Image.open(tmp_path / "c-wang.mobile.png").size[0] == 375

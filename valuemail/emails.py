@@ -46,6 +46,7 @@ from report_templates.share_page import page_for, render_page
 from report_templates.view import Brand, Thresholds, ValueModelTexts
 from valuemail import share
 from valuemail.config import Config, ConfigError
+from valuemail.ids import file_stem
 from valuemail.periods import Period
 from valuemail.warehouse import transaction
 
@@ -202,20 +203,12 @@ def default_links(config: Config) -> LinksFor:
 
 
 # --------------------------------------------------------------------------------------- helpers
-def safe_filename(customer_id: str) -> str:
-    """An ASCII file name for a customer id (ids that needed changing, or long ones, get a hash suffix).
-
-    Chart files' names become inline-image file names in the MIME message, so: ASCII letters,
-    digits, ``-_.`` only, at most 60 characters, never ``.``/``..``.
-    """
-    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in customer_id)
-    if safe != customer_id or len(safe) > 60 or safe.strip(".") == "":
-        safe = safe[:40].strip(".") + "-" + hashlib.sha256(customer_id.encode()).hexdigest()[:12]
-    return safe
+def emails_root(config: Config) -> Path:
+    return config.home / "emails"
 
 
 def emails_dir(config: Config, period: Period) -> Path:
-    return config.home / "emails" / period.campaign / period.key
+    return emails_root(config) / period.campaign / period.key
 
 
 def charts_dir(config: Config, period: Period) -> Path:
@@ -332,7 +325,7 @@ def render_period_charts(con: duckdb.DuckDBPyConnection, config: Config, period:
     for n, row in enumerate(rows, 1):
         data = _data(row, period, settings, NO_LINKS)
         for chart in draw_customer_charts(data, peers, settings):
-            path = folder / chart.kind / f"{safe_filename(data.customer_id)}.png"
+            path = folder / chart.kind / f"{file_stem(data.customer_id)}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(chart.png)
             records.append((period.campaign, period.start, data.customer_id, chart.kind, str(path), chart.alt,
@@ -436,8 +429,8 @@ def render_period_emails(
         location = share.publish_page(publisher, token, render_page(page, page_locale, settings.brand), png_for_page)
         published.append((customer_id, location, page_locale))
         # files and rows
-        base = folder / safe_filename(customer_id)
-        html_path, text_path = base.with_suffix(".html"), base.with_suffix(".txt")
+        stem = file_stem(customer_id)
+        html_path, text_path = folder / f"{stem}.html", folder / f"{stem}.txt"
         html_path.write_text(email.html, encoding="utf-8")
         text_path.write_text(email.text, encoding="utf-8")
         size = email.html_bytes

@@ -1,13 +1,13 @@
 """The file transport: a dry-run outbox of ``.eml`` files (the embedded default).
 
-Each message is written to ``<outbox>/<campaign>/<period>/<customer>.eml`` through a
-temporary file and an atomic rename, so a file either exists whole or not at all: the
-lookup (does the file exist and carry our Message-ID?) is authoritative.
+Each message is written to ``<outbox>/<campaign>/<period>/<stem>.eml`` — ``valuemail.ids.file_stem``,
+so every customer id has a file of its own — through a temporary file and an atomic rename, so a
+file either exists whole or not at all: the lookup (does the file exist and carry our Message-ID?)
+is authoritative.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,13 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from delivery.transports.base import Envelope, LookupItem, PermanentFailure, TransportUnavailable
-
-
-def safe_name(customer_id: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id).lstrip(".") or "_"
-    if safe != customer_id:  # keep distinct ids distinct after sanitising
-        safe += "-" + hashlib.sha256(customer_id.encode()).hexdigest()[:8]
-    return safe[:180]
+from valuemail.ids import file_stem
 
 
 @dataclass
@@ -33,7 +27,7 @@ class FileTransport:
     lookup_is_authoritative: bool = True
 
     def path_for(self, campaign: str, period: str, customer_id: str) -> Path:
-        return Path(self.root) / campaign / period / f"{safe_name(customer_id)}.eml"
+        return Path(self.root) / campaign / period / f"{file_stem(customer_id)}.eml"
 
     def session(self) -> "FileTransport":
         return self

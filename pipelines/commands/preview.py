@@ -1,10 +1,13 @@
 """``valuemail preview CUSTOMER_ID --campaign C --period P --out DIR``: see one customer's e-mail.
 
-Writes ``<customer>.eml`` (the complete MIME message, inline charts included), ``.html``,
-``.txt``, ``<customer>.png`` (a 600 px screenshot in headless Chromium) and
-``<customer>-mobile.png`` (375 px), and prints the subject, language, variant and the
-customer's eligibility decision.  Reads the warehouse only (nothing is written there; charts are
-drawn in memory), so it is safe to run next to a pipeline run.
+Writes ``<stem>.eml`` (the complete MIME message, inline charts included), ``<stem>.html``,
+``<stem>.txt``, ``<stem>.png`` (a 600 px screenshot in headless Chromium) and
+``<stem>.mobile.png`` (375 px) — ``<stem>`` is the customer's file name
+(:func:`valuemail.ids.file_stem`: the id itself when it is plain, else a readable prefix and a
+hash) — and prints the subject, language, variant and the customer's eligibility decision.
+Reads the warehouse only (nothing is written there; charts are drawn in memory), so it is safe
+to run next to a pipeline run.  It refuses ``--out`` inside a folder the pipeline owns (outbox,
+journal, e-mails, charts, share pages, landing): a preview must never replace what was sent.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from pipelines.commands import period_argument, require_warehouse
 @click.pass_obj
 def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: str, no_screenshot: bool) -> None:
     """Render CUSTOMER_ID's e-mail for a period exactly as it would be sent, into files you can open."""
-    from valuemail.emails import mime_for, preview_email, safe_filename
+    from valuemail.emails import mime_for, preview_email
+    from valuemail.ids import file_stem
     from valuemail.warehouse import open_warehouse
 
     config = obj.config
     p = period_argument(campaign, period)
+    out = Path(out_dir)
+    _refuse_pipeline_folder(config, out)
     require_warehouse(config)
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         try:
@@ -42,30 +48,32 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
         # No row for the customer: inactive in the period, or the period's metrics never ran.
         computed = result.has_metrics or _metrics_computed(con, campaign, p.start)
     email = result.email
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base = out / safe_filename(customer_id)
+    stem = file_stem(customer_id)
     name, address = (to or ("", "customer@example.com"))
     try:
         raw = mime_for(config, email, name or "", address, result.images, result.data.links.unsubscribe_url)
     except ValueError as exc:  # e.g. a header that would be refused at send time
         raise click.ClickException(f"the message could not be built: {exc}") from None
     files = {
-        base.with_suffix(".eml"): raw,
-        base.with_suffix(".html"): email.html.encode("utf-8"),
-        base.with_suffix(".txt"): email.text.encode("utf-8"),
+        out / f"{stem}.eml": raw,
+        out / f"{stem}.html": email.html.encode("utf-8"),
+        out / f"{stem}.txt": email.text.encode("utf-8"),
     }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the folder {out} (--out): {exc.strerror or exc}") from None
     for path, data in files.items():
-        path.write_bytes(data)
+        _write(path, data)
     shots = []
     if not no_screenshot:
         from report_templates.screenshot import Screenshotter, ScreenshotUnavailable
 
         try:
             with Screenshotter() as s:
-                for width, suffix in ((600, ""), (375, "-mobile")):
-                    path = out / f"{base.name}{suffix}.png"
-                    path.write_bytes(s.shot(email.html, width, result.images).png)
+                for width, suffix in ((600, ""), (375, ".mobile")):
+                    path = out / f"{stem}{suffix}.png"
+                    _write(path, s.shot(email.html, width, result.images).png)
                     shots.append(path)
         except ScreenshotUnavailable as exc:
             click.echo(f"no screenshot: {exc}", err=True)
@@ -86,6 +94,28 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
     click.echo(f"  html       {email.html_bytes:,} bytes, {len(result.images)} inline image(s)")
     for path in [*files, *shots]:
         click.echo(f"  wrote      {path}")
+
+
+def _refuse_pipeline_folder(config, out: Path) -> None:
+    """A usage error when ``out`` is (inside) a folder the pipeline writes: it could replace a sent ``.eml``."""
+    from delivery.send import journal_folder
+    from valuemail.emails import emails_root
+
+    owned = {"outbox": config.outbox_dir, "delivery journal": journal_folder(config), "e-mails": emails_root(config),
+             "charts": config.charts_dir, "share pages": config.share_dir, "landing": config.landing_dir}
+    target = out.resolve()
+    for what, folder in owned.items():
+        folder = folder.resolve()
+        if target == folder or folder in target.parents:
+            raise click.BadParameter(f"{out} is inside the pipeline's {what} folder ({folder}); "
+                                     "previews go to a folder of their own", param_hint="--out")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path} (--out): {exc.strerror or exc}") from None
 
 
 def _metrics_computed(con, campaign: str, start) -> bool:

@@ -1,0 +1,143 @@
+"""Customer ids: every customer's files are their own, whatever the id; one valid-id rule everywhere.
+
+Issue #11: ``acme.alice`` and ``acme.bob`` shared one ``acme.html`` (Alice got Bob's e-mail and his
+unsubscribe link), long ids shared one ``.eml``, a CJK id failed with Errno 36, and a 201-character
+id was ingested and then failed the e-mail step for every customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from delivery.transports.base import Envelope, LookupItem
+from delivery.transports.file import FileTransport
+from tests.test_email_stage import WEEK, make_warehouse
+from valuemail.config import load_config
+from valuemail.emails import render_period_emails
+from valuemail.ids import MAX_ID_LENGTH, file_stem, id_problem, id_problem_sql
+from valuemail.warehouse import connect
+
+NAMES = ["Zelda", "Yusuf", "Xiomara", "Wilhelmina", "Valentin", "Ursula", "Tobias", "Svetlana"]
+TASKS = [1234, 2345, 3456, 4567, 5678, 6789, 7891, 8912]
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _valid(s: str) -> bool:
+    return id_problem(s) is None
+
+
+_ids = st.one_of(
+    st.text(min_size=1, max_size=MAX_ID_LENGTH),
+    st.from_regex(r"[A-Za-z0-9._/-]{1,200}", fullmatch=True),
+    st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=MAX_ID_LENGTH),
+    st.builds(lambda a, b: f"{a}.{b}", st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+              st.from_regex(r"[a-z]{1,8}", fullmatch=True)),
+    st.builds(lambda a, n: a * n, st.sampled_from(["x", "王", "a.b/", "-"]), st.integers(1, MAX_ID_LENGTH)),
+).filter(_valid)
+
+
+@st.composite
+def id_sets(draw, most: int = len(NAMES)) -> list[str]:
+    """Adversarial ids plus their case-only and ``.suffix`` twins, all distinct and valid."""
+    base = draw(st.lists(_ids, min_size=1, max_size=4, unique=True))
+    twins = [t for b in base for t in (b.swapcase(), b.upper(), f"{b[:MAX_ID_LENGTH - 4]}.bob")]
+    out = list(dict.fromkeys(x for x in base + twins if _valid(x)))
+    return out[:most]
+
+
+def _token(customer_id: str, what: str) -> str:
+    return hashlib.sha256(f"{what}|{customer_id}".encode()).hexdigest()[:24]
+
+
+def _links(customer_id: str, campaign: str) -> tuple[str, str]:
+    return (f"https://valuemail.example/p/{_token(customer_id, 'p')}",
+            f"https://valuemail.example/u/{_token(customer_id, 'u')}")
+
+
+def _figure(n: int) -> re.Pattern:
+    return re.compile(rf"(?<![\d,.]){n:,}(?![\d,])")
+
+
+@SETTINGS
+@given(ids=id_sets())
+def test_every_rendered_email_carries_only_its_own_name_figures_and_links(ids):
+    customers = [(cid, NAMES[i], "en", "pro", datetime(2024, 1, 1), True, TASKS[i], "active")
+                 for i, cid in enumerate(ids)]
+    with tempfile.TemporaryDirectory() as home:
+        config = load_config(home=home)
+        con = connect(config.warehouse_path)
+        try:
+            make_warehouse(con, customers=customers)
+            render_period_emails(con, config, WEEK, links_for=_links)
+            rows = dict(con.execute("SELECT customer_id, html_path || '|' || text_path FROM emails").fetchall())
+        finally:
+            con.close()
+        assert set(rows) == set(ids)
+        files = sorted(p.name for p in (Path(home) / "emails" / WEEK.campaign / WEEK.key).iterdir())
+        assert len(files) == 2 * len(ids) == len({f.lower() for f in files})  # also on case-insensitive disks
+        for i, cid in enumerate(ids):
+            for path in rows[cid].split("|"):
+                body = Path(path).read_text(encoding="utf-8")
+                assert NAMES[i] in body and _figure(TASKS[i]).search(body)
+                assert _token(cid, "p") in body and _token(cid, "u") in body
+                for j, other in enumerate(ids):
+                    if j != i:
+                        assert NAMES[j] not in body and not _figure(TASKS[j]).search(body)
+                        assert _token(other, "p") not in body and _token(other, "u") not in body
+
+
+@SETTINGS
+@given(ids=id_sets(most=12))
+def test_the_file_outbox_keeps_one_eml_per_customer(ids):
+    with tempfile.TemporaryDirectory() as root:
+        transport = FileTransport(Path(root))
+        for n, cid in enumerate(ids):
+            transport.send(_envelope(cid, n), f"Message-ID: <m{n}@x>\r\n\r\nfor {cid}".encode())
+        files = list((Path(root) / "weekly" / WEEK.key).iterdir())
+        assert len(files) == len(ids) == len({f.name.lower() for f in files})
+        assert all(len(f.name.encode()) <= 255 for f in files)
+        found = transport.lookup([LookupItem(f"<m{n}@x>", "weekly", WEEK.key, cid) for n, cid in enumerate(ids)])
+        assert found.keys() == {f"<m{n}@x>" for n in range(len(ids))}
+        for n, cid in enumerate(ids):
+            assert transport.path_for("weekly", WEEK.key, cid).read_bytes().endswith(f"for {cid}".encode())
+
+
+def _envelope(customer_id: str, n: int) -> Envelope:
+    return Envelope(sender="b@x.example", recipient="r@x.example", message_id=f"<m{n}@x>", ref=str(n),
+                    campaign="weekly", period=WEEK.key, customer_id=customer_id)
+
+
+def test_the_file_outbox_regressions_of_issue_11(tmp_path):
+    long_a, long_b = "a" * 190 + "1", "a" * 190 + "2"
+    cjk = "顧客" * 60  # 120 characters, 360 bytes of UTF-8
+    transport = FileTransport(tmp_path)
+    for n, cid in enumerate([long_a, long_b, cjk, "ACME", "acme", "acme.alice", "acme.bob"]):
+        path = Path(transport.send(_envelope(cid, n), f"Message-ID: <m{n}@x>\r\n\r\n{n}".encode()))
+        assert path.read_bytes().endswith(str(n).encode())
+    assert len(list((tmp_path / "weekly" / WEEK.key).iterdir())) == 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=MAX_ID_LENGTH + 5), _ids))
+def test_stems_are_short_ascii_without_dots_and_the_sql_rule_is_the_python_rule(customer_id):
+    stem = file_stem(customer_id)
+    assert re.fullmatch(r"[a-z0-9_-]{1,60}", stem)
+    assert file_stem(customer_id.swapcase()) != stem or customer_id.swapcase() == customer_id
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT {id_problem_sql('$1')}", [customer_id]).fetchone()[0] == id_problem(customer_id)
+
+
+def test_readable_ids_keep_their_names():
+    assert file_stem("c-anna") == "c-anna" and file_stem("c0003") == "c0003"
+    assert file_stem("acme.alice").startswith("acme_alice-") and file_stem("Anna").startswith("anna-")
+    assert file_stem(file_stem("acme.alice")) != file_stem("acme.alice")  # a hashed stem as an id is hashed again
+    assert [id_problem(x) for x in ("", "x" * 201, "a@b.example", "x" * 200)] == [
+        "is empty", "is longer than 200 characters", "contains @ (ids are opaque, never e-mail addresses)", None]
