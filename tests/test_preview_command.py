@@ -81,3 +81,46 @@ def test_preview_screenshots(home, tmp_path):
 
     assert Image.open(tmp_path / "c-wang.png").size[0] == 600
     assert Image.open(tmp_path / "c-wang.mobile.png").size[0] == 375
+
+
+def test_preview_never_writes_into_a_folder_the_pipeline_owns(home, tmp_path):
+    from delivery.send import journal_folder
+    from valuemail.config import load_config
+
+    config = load_config(home=home)
+    sent = config.outbox_dir / "weekly" / WEEK.key / "c-anna.eml"
+    sent.parent.mkdir(parents=True)
+    sent.write_bytes(b"the message that was delivered")
+    for folder in (sent.parent, config.outbox_dir, journal_folder(config), home / "emails" / "weekly",
+                   config.charts_dir, config.share_dir, config.landing_dir):
+        result = CliRunner().invoke(main, ["--home", str(home), "preview", "c-anna", "--period", WEEK.key,
+                                           "--out", str(folder), "--no-screenshot"])
+        assert result.exit_code == 2 and "previews go to a folder of their own" in result.output, result.output
+        assert not (folder / "c-anna.html").exists()
+    assert sent.read_bytes() == b"the message that was delivered"
+
+
+def test_an_unwritable_out_folder_is_a_one_line_error(home):
+    result = CliRunner().invoke(main, ["--home", str(home), "preview", "c-anna", "--period", WEEK.key,
+                                       "--out", "/proc/self", "--no-screenshot"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: cannot write /proc/self/c-anna.eml (--out): ")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_dotted_ids_preview_into_files_of_their_own(config, tmp_path):
+    from datetime import datetime
+
+    con = connect(config.warehouse_path)
+    try:
+        make_warehouse(con, customers=[
+            (cid, name, "en", "pro", datetime(2024, 1, 1), True, tasks, "active")
+            for cid, name, tasks in (("acme.alice", "Alice Smith", 40), ("acme.bob", "Bob Jones", 50))])
+    finally:
+        con.close()
+    out = tmp_path / "out"
+    for cid in ("acme.alice", "acme.bob"):
+        assert _run(config.home, cid, "--period", WEEK.key, "--out", str(out), "--no-screenshot").exit_code == 0
+    emls = {p: email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in out.glob("*.eml")}
+    assert sorted(m["To"].addresses[0].addr_spec for m in emls.values()) == ["acme.alice@example.com", "acme.bob@example.com"]
+    assert len(list(out.iterdir())) == 6
