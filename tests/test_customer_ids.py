@@ -141,3 +141,29 @@ def test_readable_ids_keep_their_names():
     assert file_stem(file_stem("acme.alice")) != file_stem("acme.alice")  # a hashed stem as an id is hashed again
     assert [id_problem(x) for x in ("", "x" * 201, "a@b.example", "x" * 200)] == [
         "is empty", "is longer than 200 characters", "contains @ (ids are opaque, never e-mail addresses)", None]
+
+
+def test_ingest_rejects_ids_the_later_stages_could_not_use(config, warehouse, tmp_path):
+    from tests.test_ingest import ANN, CUSTOMER_HEADER, EVENT_HEADER, GOOD, ingest, quarantine, write_csv
+
+    long_id, mail_id = "x" * 201, "bob@acme.example"
+    customers = write_csv(tmp_path / "customers.csv", CUSTOMER_HEADER,
+                          [ANN, [long_id, *ANN[1:]], [mail_id, *ANN[1:]], ["c" * 200, *ANN[1:]]])
+    events = write_csv(tmp_path / "events.csv", EVENT_HEADER,
+                       [GOOD, ["e1", long_id, *GOOD[2:]], ["e2", mail_id, *GOOD[2:]]])
+    report = ingest(warehouse, config, customers, events)
+    stored = {r[0] for r in warehouse.execute("SELECT customer_id FROM customers").fetchall()}
+    assert stored == {"c1", "c" * 200}
+    assert warehouse.execute("SELECT list(customer_id) FROM events").fetchone()[0] == ["c1"]
+    rejected = [(q["source_file"].rsplit("/", 1)[-1], q["row_number"], q["field"], q["severity"], q["reason"])
+                for q in quarantine(warehouse)]
+    shown = "'" + "x" * 80 + "'"
+    assert rejected == [
+        ("customers.csv", 2, "customer_id", "rejected", f"customer id {shown} is longer than 200 characters"),
+        ("customers.csv", 3, "customer_id", "rejected",
+         f"customer id '{mail_id}' contains @ (ids are opaque, never e-mail addresses)"),
+        ("events.csv", 2, "customer_id", "rejected", f"customer id {shown} is longer than 200 characters"),
+        ("events.csv", 3, "customer_id", "rejected",
+         f"customer id '{mail_id}' contains @ (ids are opaque, never e-mail addresses)"),
+    ]
+    assert report.quarantined == 4

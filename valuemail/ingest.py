@@ -54,7 +54,9 @@ gets the same id; identical rows without ids are therefore one event.  ``occurre
 ISO 8601, naive means UTC, offsets converted to UTC.  ``quantity`` whole number ≥ 0,
 default 1.  ``duration_saved_s``/``amount_saved`` optional ≥ 0, ``amount_saved`` needs a
 3-letter ``currency``.  ``properties`` optional JSON.  Unknown event types are kept with
-``known_type = false`` and flagged.  Column names are matched case-insensitively;
+``known_type = false`` and flagged.  ``customer_id`` (events and customers) must be a valid
+customer id (``valuemail.ids``: 1–200 characters, no ``@``), else the row is rejected.
+Column names are matched case-insensitively;
 unknown columns are ignored.  Parquet strings are taken as written; text formats are
 trimmed.
 
@@ -94,6 +96,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import duckdb
 
 from valuemail.config import Config
+from valuemail.ids import id_problem_sql
 from valuemail.warehouse import transaction
 
 Progress = Callable[[str], None] | None
@@ -654,6 +657,15 @@ def _row_checks(shape: FileShape) -> list[tuple[str, str]]:
     return []
 
 
+def _id_check(t: Mapping[str, str]) -> tuple[str, str]:
+    """The one valid-id rule (valuemail.ids), so no stored id can later fail links or file names."""
+    return "customer_id:invalid", f"{id_problem_sql(t['customer_id'])} IS NOT NULL"
+
+
+def _id_reason(t: Mapping[str, str]) -> str:
+    return f"'customer id ' || {_quote_value(t['customer_id'])} || ' ' || {id_problem_sql(t['customer_id'])}"
+
+
 ROW_REASONS = {
     "row:invalid_json": "'row is not valid JSON'",
     "row:not_object": "'row is not a JSON object'",
@@ -676,6 +688,7 @@ def event_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSe
     qty = _bigint(shape, "quantity", t["quantity"], "_p_qd")
     checks = _row_checks(shape) + [
         ("customer_id:missing", f"{t['customer_id']} IS NULL"),
+        _id_check(t),
         ("occurred_at:missing", f"{t['occurred_at']} IS NULL AND _p_ts IS NULL"),
         ("event_type:missing", f"{t['event_type']} IS NULL"),
         ("occurred_at:unparseable", "_p_ts IS NULL OR NOT isfinite(_p_ts)"),
@@ -696,6 +709,7 @@ def event_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSe
     reasons = {
         **ROW_REASONS,
         "customer_id:missing": "'missing required field customer_id'",
+        "customer_id:invalid": _id_reason(t),
         "occurred_at:missing": "'missing required field occurred_at'",
         "event_type:missing": "'missing required field event_type'",
         "occurred_at:unparseable": f"'unparseable timestamp ' || {_quote_value(t['occurred_at'])} || ' in occurred_at (expected ISO 8601, e.g. 2026-11-16T09:30:00Z)'",
@@ -745,6 +759,7 @@ def customer_stage_sql(shape: FileShape, path: Path, table: str, settings: Inges
         {t['timezone']} IN (SELECT name FROM pg_timezone_names()) AS _p_tz_ok"""
     checks = _row_checks(shape) + [
         ("customer_id:missing", f"{t['customer_id']} IS NULL"),
+        _id_check(t),
         ("signed_up_at:missing", f"{t['signed_up_at']} IS NULL AND _p_ts IS NULL"),
         ("signed_up_at:unparseable", "_p_ts IS NULL OR NOT isfinite(_p_ts)"),
         ("signed_up_at:future", "_p_ts > $cutoff"),
@@ -766,6 +781,7 @@ def customer_stage_sql(shape: FileShape, path: Path, table: str, settings: Inges
     reasons = {
         **ROW_REASONS,
         "customer_id:missing": "'missing required field customer_id'",
+        "customer_id:invalid": _id_reason(t),
         "signed_up_at:missing": "'missing required field signed_up_at'",
         "signed_up_at:unparseable": f"'unparseable timestamp ' || {_quote_value(t['signed_up_at'])} || ' in signed_up_at (expected ISO 8601)'",
         "signed_up_at:future": f"'signed_up_at ' || strftime(_p_ts, '%Y-%m-%dT%H:%M:%SZ') || ' is more than {tol} h in the future'",
