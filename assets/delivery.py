@@ -44,7 +44,7 @@ def build_delivery_assets(campaign: str) -> list:
     def eligibility(context: dg.AssetExecutionContext, valuemail: ValuemailResource) -> dg.MaterializeResult:
         """Exactly one decision per customer for the period: ``send`` or the reason why not.
 
-        Reasons, in their fixed order of precedence: already_sent, invalid_email,
+        Reasons, in their fixed order of precedence: already_sent, invalid_customer, invalid_email,
         role_address, excluded_domain, complained, bounced, suppressed, unsubscribed,
         frequency_not_due (preference + sunset rule), prospect, churned, lapsed,
         inactive_in_period, nothing_to_report, domain_cap_deferred, send.  See

@@ -10,26 +10,28 @@ precedence — **the first rule that matches decides** (``REASONS`` below is the
 =====  =====================  ==============================================================
  1     already_sent           the ledger already has this (campaign, period, customer) as
                               ``sending``, ``sent`` or ``unknown``: it may be in their inbox
- 2     invalid_email          the address is not deliverable syntax (``delivery.addresses``)
- 3     role_address           ``noreply@``, ``support@``, ``hr@`` … (``delivery.role_prefixes``)
- 4     excluded_domain        ``delivery.excluded_domains`` (and subdomains) or ``excluded_tlds``
- 5     complained             suppression in the preference store: complaint
- 6     bounced                … hard bounce
- 7     suppressed             … manual (an operator's decision, e.g. a competitor)
- 8     unsubscribed           … unsubscribed
- 9     frequency_not_due      the preference (weekly / monthly / yearly / never) does not
+ 2     invalid_customer       the customer id is not a valid id (``valuemail.ids``: stored
+                              before ingest enforced the rule); it cannot carry links
+ 3     invalid_email          the address is not deliverable syntax (``delivery.addresses``)
+ 4     role_address           ``noreply@``, ``support@``, ``hr@`` … (``delivery.role_prefixes``)
+ 5     excluded_domain        ``delivery.excluded_domains`` (and subdomains) or ``excluded_tlds``
+ 6     complained             suppression in the preference store: complaint
+ 7     bounced                … hard bounce
+ 8     suppressed             … manual (an operator's decision, e.g. a competitor)
+ 9     unsubscribed           … unsubscribed
+10     frequency_not_due      the preference (weekly / monthly / yearly / never) does not
                               include this campaign — after the **sunset rule** has slowed it
-10     prospect               lifecycle stage ``prospect`` (registered, not converted)
-11     churned                stage ``churned`` (long-term lapsed)
-12     lapsed                 stage ``lapsed`` (short-term lapsed)
-13     inactive_in_period     no activity in the period (no ``customer_metrics`` row)
-14     nothing_to_report      active, but no task, minute or money saved to report
-15     domain_cap_deferred    would be sent, but the recipient domain has reached its daily cap
-16     send                   none of the above
+11     prospect               lifecycle stage ``prospect`` (registered, not converted)
+12     churned                stage ``churned`` (long-term lapsed)
+13     lapsed                 stage ``lapsed`` (short-term lapsed)
+14     inactive_in_period     no activity in the period (no ``customer_metrics`` row)
+15     nothing_to_report      active, but no task, minute or money saved to report
+16     domain_cap_deferred    would be sent, but the recipient domain has reached its daily cap
+17     send                   none of the above
 =====  =====================  ==============================================================
 
 Why this order: facts about what was already delivered first (never twice), then facts
-about the address (it can never be mailed), then consent (suppressions, most severe first,
+about the id and the address (they can never be mailed), then consent (suppressions, most severe first,
 then the chosen frequency), then lifecycle and content (is there value to show?), and only
 among those who would be sent, capacity (the domain cap).
 
@@ -70,12 +72,14 @@ import duckdb
 from delivery.addresses import AddressRules
 from delivery.outbox import ensure_outbox
 from valuemail.config import Config
+from valuemail.ids import id_problem_sql
 from valuemail.periods import Period
 from valuemail.warehouse import transaction
 
 #: Every reason code, in order of precedence (first match wins).  ``send`` is last.
 REASONS: tuple[str, ...] = (
     "already_sent",
+    "invalid_customer",
     "invalid_email",
     "role_address",
     "excluded_domain",
@@ -281,6 +285,7 @@ def decide_eligibility(
             engagement AS ({_engagement_sql(has_events)}),
             x AS (
                 SELECT b.customer_id, b.raw_email, b.addr,
+                       {id_problem_sql('b.customer_id')} AS id_problem,
                        {sql['domain']} AS domain,
                        {sql['invalid']} AS is_invalid,
                        {sql['role']} AS is_role,
@@ -320,6 +325,7 @@ def decide_eligibility(
                 SELECT *,
                        CASE
                            WHEN ledger_status IN ('sending', 'sent', 'unknown') THEN 'already_sent'
+                           WHEN id_problem IS NOT NULL THEN 'invalid_customer'
                            WHEN is_invalid THEN 'invalid_email'
                            WHEN is_role THEN 'role_address'
                            WHEN is_excluded THEN 'excluded_domain'
@@ -367,6 +373,9 @@ def decide_eligibility(
                    CASE reason
                        WHEN 'already_sent' THEN 'the message for this period is already ' || ledger_status
                             || ' (see outbox); it is never sent twice'
+                       WHEN 'invalid_customer' THEN 'customer id '
+                            || CASE WHEN length(customer_id) > 40 THEN left(customer_id, 40) || '…' ELSE customer_id END
+                            || ' ' || id_problem || ': it cannot carry links; fix it at the source'
                        WHEN 'invalid_email' THEN 'not a deliverable e-mail address: ' || coalesce(raw_email, '(none)')
                        WHEN 'role_address' THEN 'role / no-reply address (' || addr || ')'
                        WHEN 'excluded_domain' THEN 'domain ' || domain || ' is excluded (delivery.excluded_domains / excluded_tlds)'

@@ -53,6 +53,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from valuemail.config import Config
+from valuemail.ids import MAX_ID_LENGTH, id_problem
 
 Frequency = Literal["weekly", "monthly", "yearly", "never"]
 Campaign = Literal["weekly", "monthly", "yearly"]
@@ -85,7 +86,6 @@ _BLOCK_REASON: Final[Mapping[SuppressionReason, BlockReason]] = {
 #: Suppressions that an opt-in from the preferences page lifts (``manual`` is the operator's).
 OPT_IN_LIFTS: Final[tuple[SuppressionReason, ...]] = ("unsubscribed", "complaint", "hard_bounce")
 
-_MAX_ID_LENGTH: Final = 200
 _IN_CHUNK: Final = 5_000          # ids per ``IN (...)`` query (well under SQLite's 32,766 variables)
 _FULL_SCAN_ABOVE: Final = 50_000  # above this many ids, read all non-default rows once instead
 
@@ -172,7 +172,7 @@ metadata = sa.MetaData()
 customers = sa.Table(
     "pc_customers",
     metadata,
-    sa.Column("customer_id", sa.String(_MAX_ID_LENGTH), primary_key=True),
+    sa.Column("customer_id", sa.String(MAX_ID_LENGTH), primary_key=True),
     sa.Column("locale", sa.String(35)),
     sa.Column("frequency", sa.String(10)),  # NULL: never chosen = DEFAULT_FREQUENCY
     sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -190,7 +190,7 @@ suppressions = sa.Table(
     "pc_suppressions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("customer_id", sa.String(_MAX_ID_LENGTH), nullable=False),
+    sa.Column("customer_id", sa.String(MAX_ID_LENGTH), nullable=False),
     sa.Column("reason", sa.String(20), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("since", UTCDateTime(), nullable=False),
@@ -213,7 +213,7 @@ changes_log = sa.Table(
     "pc_changes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("customer_id", sa.String(_MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
     sa.Column("change", sa.String(20), nullable=False),
     sa.Column("old", sa.String(20)),
     sa.Column("new", sa.String(20)),
@@ -260,8 +260,9 @@ def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
 
 
 def _check_id(customer_id: str) -> str:
-    if not isinstance(customer_id, str) or not customer_id or len(customer_id) > _MAX_ID_LENGTH:
-        raise StoreError(f"customer_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters")
+    problem = id_problem(customer_id) if isinstance(customer_id, str) else "is not a string"
+    if problem:
+        raise StoreError(f"customer_id {problem}")
     return customer_id
 
 

@@ -24,12 +24,12 @@ from typing import Final, Literal
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from preference_centre.settings import Settings
+from valuemail.ids import id_problem
 
 Purpose = Literal["preferences", "unsubscribe", "form"]
 PURPOSES: Final[tuple[Purpose, ...]] = ("preferences", "unsubscribe", "form")
 _SALT_PREFIX: Final = "valuemail.preference_centre."
 MAX_TOKEN_LENGTH: Final = 4096  # anything longer is not ours: refuse before decoding
-MAX_ID_LENGTH: Final = 200
 _CAMPAIGN_RE: Final = re.compile(r"^[a-z0-9_-]{1,40}$")
 
 
@@ -53,11 +53,10 @@ class TokenData:
 
 
 def check_customer_id(customer_id: str) -> str:
-    """Refuse ids that can't go into a link: empty, too long, or looking like an email address."""
-    if not isinstance(customer_id, str) or not customer_id or len(customer_id) > MAX_ID_LENGTH:
-        raise ValueError(f"customer_id must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    if "@" in customer_id:
-        raise ValueError("customer_id looks like an email address; links carry an opaque id only")
+    """Refuse ids that can't go into a link: not valid by ``valuemail.ids`` (empty, too long, an ``@``)."""
+    problem = id_problem(customer_id) if isinstance(customer_id, str) else "is not a string"
+    if problem:
+        raise ValueError(f"customer_id {problem}")
     return customer_id
 
 

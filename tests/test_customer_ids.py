@@ -140,7 +140,7 @@ def test_readable_ids_keep_their_names():
     assert file_stem("acme.alice").startswith("acme_alice-") and file_stem("Anna").startswith("anna-")
     assert file_stem(file_stem("acme.alice")) != file_stem("acme.alice")  # a hashed stem as an id is hashed again
     assert [id_problem(x) for x in ("", "x" * 201, "a@b.example", "x" * 200)] == [
-        "is empty", "is longer than 200 characters", "contains @ (ids are opaque, never e-mail addresses)", None]
+        "is empty", "is longer than 200 characters", "contains @ (looks like an email address; ids must be opaque)", None]
 
 
 def test_ingest_rejects_ids_the_later_stages_could_not_use(config, warehouse, tmp_path):
@@ -161,9 +161,29 @@ def test_ingest_rejects_ids_the_later_stages_could_not_use(config, warehouse, tm
     assert rejected == [
         ("customers.csv", 2, "customer_id", "rejected", f"customer id {shown} is longer than 200 characters"),
         ("customers.csv", 3, "customer_id", "rejected",
-         f"customer id '{mail_id}' contains @ (ids are opaque, never e-mail addresses)"),
+         f"customer id '{mail_id}' contains @ (looks like an email address; ids must be opaque)"),
         ("events.csv", 2, "customer_id", "rejected", f"customer id {shown} is longer than 200 characters"),
         ("events.csv", 3, "customer_id", "rejected",
-         f"customer id '{mail_id}' contains @ (ids are opaque, never e-mail addresses)"),
+         f"customer id '{mail_id}' contains @ (looks like an email address; ids must be opaque)"),
     ]
     assert report.quarantined == 4
+
+
+def test_an_invalid_id_stored_earlier_is_decided_invalid_customer_and_blocks_nobody(config, warehouse):
+    from delivery.eligibility import decide_eligibility
+    from tests.test_email_stage import CUSTOMERS
+    from valuemail.report import run_report
+
+    bad = [("x" * 201, "Long Id", 40), ("bob@acme.example", "Mail Id", 50)]
+    make_warehouse(warehouse, customers=[*CUSTOMERS, *((cid, name, "en", "pro", datetime(2024, 1, 1), True, tasks, "active")
+                                                     for cid, name, tasks in bad)])
+    warehouse.execute("UPDATE customers SET email = 'ok' || length(customer_id) || '@example.com'")  # deliverable
+    decide_eligibility(warehouse, config, WEEK)
+    decisions = dict(warehouse.execute("SELECT customer_id, reason || ': ' || detail FROM eligibility").fetchall())
+    assert decisions["x" * 201] == f"invalid_customer: customer id {'x' * 40}… is longer than 200 characters: " \
+                                   "it cannot carry links; fix it at the source"
+    assert decisions["bob@acme.example"].startswith("invalid_customer: customer id bob@acme.example contains @")
+    render_period_emails(warehouse, config, WEEK)  # the preference centre's real signed links
+    rendered = {r[0] for r in warehouse.execute("SELECT customer_id FROM emails").fetchall()}
+    assert rendered == {cid for cid, reason in decisions.items() if reason.startswith("send")} == {c[0] for c in CUSTOMERS}
+    assert re.search(r"^ +2  invalid_customer$", run_report(warehouse, config, WEEK), re.M)

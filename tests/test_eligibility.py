@@ -22,7 +22,7 @@ def _reasons(home, period=PERIOD) -> dict[str, str]:
 
 def test_the_precedence_is_the_documented_one():
     assert REASONS == (
-        "already_sent", "invalid_email", "role_address", "excluded_domain", "complained", "bounced", "suppressed",
+        "already_sent", "invalid_customer", "invalid_email", "role_address", "excluded_domain", "complained", "bounced", "suppressed",
         "unsubscribed", "frequency_not_due", "prospect", "churned", "lapsed", "inactive_in_period", "nothing_to_report",
         "domain_cap_deferred", "send")
 

@@ -43,7 +43,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(lambda s: not s, "length({x}) = 0", "is empty"),
     Rule(lambda s: len(s) > MAX_ID_LENGTH, f"length({{x}}) > {MAX_ID_LENGTH}",
          f"is longer than {MAX_ID_LENGTH} characters"),
-    Rule(lambda s: "@" in s, "contains({x}, '@')", "contains @ (ids are opaque, never e-mail addresses)"),
+    Rule(lambda s: "@" in s, "contains({x}, '@')", "contains @ (looks like an email address; ids must be opaque)"),
 )
 
 

@@ -19,7 +19,7 @@ def explain(obj, customer_id: str, campaign: str, period: str | None, as_json: b
     """Show a customer's metrics, stage, tier, preferences, decision and reason, and delivery state.
 
     Reasons are checked in a fixed order (the first match decides): already_sent,
-    invalid_email, role_address, excluded_domain, complained, bounced, suppressed,
+    invalid_customer, invalid_email, role_address, excluded_domain, complained, bounced, suppressed,
     unsubscribed, frequency_not_due, prospect, churned, lapsed, inactive_in_period,
     nothing_to_report, domain_cap_deferred, send.
     """
