@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -187,3 +188,41 @@ def test_an_invalid_id_stored_earlier_is_decided_invalid_customer_and_blocks_nob
     rendered = {r[0] for r in warehouse.execute("SELECT customer_id FROM emails").fetchall()}
     assert rendered == {cid for cid, reason in decisions.items() if reason.startswith("send")} == {c[0] for c in CUSTOMERS}
     assert re.search(r"^ +2  invalid_customer$", run_report(warehouse, config, WEEK), re.M)
+
+
+@pytest.mark.slow
+def test_acme_alice_and_acme_bob_each_get_their_own_message_end_to_end(tmp_path):
+    """Issue #11 as reported: the whole run, from landing files to the file outbox."""
+    from email import message_from_bytes, policy
+
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+    from preference_centre.links import link_builder
+    from tests.test_ingest import CUSTOMER_HEADER, EVENT_HEADER, write_csv
+
+    people = {"acme.alice": ("Alice Archer", 40), "acme.bob": ("Bob Baker", 50), "ACME.alice": ("Carol Case", 30),
+              "顧客" * 60: ("Dora Deák", 20), "a" * 190 + "1": ("Emil Ede", 11), "a" * 190 + "2": ("Fanni Fa", 12)}
+    rows = [[cid, f"{name.split()[0].lower()}@acme.example", name, "en", "UTC", "pro", "HU", "2025-01-01T00:00:00Z",
+             "", "", ""] for cid, (name, _) in people.items()]
+    write_csv(tmp_path / "landing" / "customers.csv", CUSTOMER_HEADER, [*rows, ["x" * 201, *rows[0][1:]]])
+    write_csv(tmp_path / "landing" / "events.csv", EVENT_HEADER, [
+        ["", cid, f"2026-11-{17 + i % 5}T10:00:00Z", "workflow_run", str(tasks), "", "", "", ""]
+        for i, (cid, (_, tasks)) in enumerate([*people.items(), ("x" * 201, ("", 9))])])
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), "run", "--period", WEEK.key], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "2 rows rejected" in result.output  # the 201-character id (customer + event); nobody else blocked
+    emls = list((tmp_path / "outbox" / "weekly" / WEEK.key).glob("*.eml"))
+    assert len(emls) == len(people)
+    tokens = link_builder(load_config(home=tmp_path)).tokens
+    for path in emls:
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        text = msg.get_body(("plain",)).get_content()
+        owner = next(cid for cid, (name, _) in people.items() if msg["To"].addresses[0].display_name == name)
+        first = people[owner][0].split()[0]
+        assert f"Hi {first}" in text or first in msg["Subject"], (owner, msg["Subject"])
+        assert all(name.split()[0] not in text for cid, (name, _) in people.items() if cid != owner)
+        links = re.findall(r"https://valuemail\.example/([pu])/([A-Za-z0-9_.-]+)", text + msg["List-Unsubscribe"])
+        assert {kind for kind, _ in links} == {"p", "u"}
+        for kind, token in links:
+            assert tokens.read("preferences" if kind == "p" else "unsubscribe", token).customer_id == owner
