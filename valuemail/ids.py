@@ -15,7 +15,7 @@ distinct stems, also on case-insensitive file systems:
   unless it ends like a hashed stem;
 * any other id becomes a readable prefix (lower-cased, other characters as ``_``, at most 40)
   plus ``-`` and the first 16 hex digits of the sha256 of the exact id
-  (``acme.alice`` → ``acme_alice-3f0c…``, ``王芳`` → ``__-9a1b…``).
+  (``acme.alice`` → ``acme_alice-a86fbdf7ccd9b9b3``, ``王芳`` → ``__-8ac9540bf3a5f9df``).
 
 Stems are ASCII, at most 60 bytes (far below the 255-byte file-name limit) and contain no
 ``.``, so ``<stem>.html`` / ``<stem>.mobile.png`` never collide across customers.
