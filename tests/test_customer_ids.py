@@ -126,6 +126,18 @@ def test_the_file_outbox_regressions_of_issue_11(tmp_path):
     assert len(list((tmp_path / "weekly" / WEEK.key).iterdir())) == 7
 
 
+def test_chart_files_are_per_customer_also_on_case_insensitive_disks(config, warehouse):
+    from valuemail.emails import render_period_charts
+
+    ids = ["ACME", "acme", "acme.alice", "acme.bob", "顧客" * 100]
+    make_warehouse(warehouse, customers=[(cid, NAMES[i], "en", "pro", datetime(2024, 1, 1), True, TASKS[i], "active")
+                                         for i, cid in enumerate(ids)])
+    render_period_charts(warehouse, config, WEEK)
+    paths = [r[0] for r in warehouse.execute("SELECT path FROM email_charts").fetchall()]
+    assert len(paths) == len({p.lower() for p in paths}) == len(ids) * 3  # week, peers, share card each
+    assert {p.split("/")[-1] for p in paths} == {f"{file_stem(cid)}.png" for cid in ids}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=MAX_ID_LENGTH + 5), _ids))
 def test_stems_are_short_ascii_without_dots_and_the_sql_rule_is_the_python_rule(customer_id):
