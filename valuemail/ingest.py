@@ -96,7 +96,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import duckdb
 
 from valuemail.config import Config
-from valuemail.ids import id_problem_sql
+from valuemail.ids import id_invalid_sql, id_problem_sql
 from valuemail.warehouse import transaction
 
 Progress = Callable[[str], None] | None
@@ -659,7 +659,7 @@ def _row_checks(shape: FileShape) -> list[tuple[str, str]]:
 
 def _id_check(t: Mapping[str, str]) -> tuple[str, str]:
     """The one valid-id rule (valuemail.ids), so no stored id can later fail links or file names."""
-    return "customer_id:invalid", f"{id_problem_sql(t['customer_id'])} IS NOT NULL"
+    return "customer_id:invalid", id_invalid_sql(t['customer_id'])
 
 
 def _id_reason(t: Mapping[str, str]) -> str:
