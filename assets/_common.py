@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from typing import Callable
 
 import dagster as dg
 import duckdb
@@ -12,6 +14,16 @@ from valuemail.periods import Period
 
 def period_of(context: dg.AssetExecutionContext, campaign: str) -> Period:
     return Period(campaign, date.fromisoformat(context.partition_key))
+
+
+def progress_to(context: dg.AssetExecutionContext) -> Callable[[str], None]:
+    """Progress lines to the run's event log (the UI) and to the terminal (``valuemail run`` shows
+    only warnings from Dagster's own logger there)."""
+    def emit(line: str) -> None:
+        context.log.info(line)
+        print(f"[{context.asset_key.to_user_string()}] {line}", file=sys.stderr, flush=True)
+
+    return emit
 
 
 def markdown_table(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None, limit: int = 10) -> dg.MetadataValue:

@@ -5,7 +5,7 @@ import base64
 
 import dagster as dg
 
-from assets._common import markdown_table, period_of
+from assets._common import markdown_table, period_of, progress_to
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
 from valuemail.emails import render_period_charts
@@ -29,8 +29,9 @@ def build_chart_assets(campaign: str) -> list[dg.AssetsDefinition]:
         """
         period = period_of(context, campaign)
         config = valuemail.load()
+        # the warehouse is opened only to read the customers and to store the rows: not while drawing
+        summary = render_period_charts(valuemail.warehouse, config, period, progress=progress_to(context))
         with valuemail.warehouse() as con:
-            summary = render_period_charts(con, config, period, progress=context.log.info)
             table = markdown_table(
                 con,
                 "SELECT kind, count(*) AS charts, round(avg(png_bytes)) AS avg_png_bytes FROM email_charts "
@@ -40,6 +41,8 @@ def build_chart_assets(campaign: str) -> list[dg.AssetsDefinition]:
         metadata: dict = {
             "dagster/row_count": summary.charts,
             "customers": summary.customers,
+            "workers": summary.workers,
+            "peer_charts_drawn": summary.peer_drawn,
             "by_kind": table,
             "folder": dg.MetadataValue.path(str(summary.folder)),
         }

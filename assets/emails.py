@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from assets._common import markdown_table, period_of
+from assets._common import markdown_table, period_of, progress_to
 from assets.charts import build_chart_assets
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
@@ -59,8 +59,8 @@ def build_email_assets(campaign: str) -> list[dg.AssetsDefinition]:
         """
         period = period_of(context, campaign)
         config = valuemail.load()
+        summary = render_period_emails(valuemail.warehouse, config, period, progress=progress_to(context))
         with valuemail.warehouse() as con:
-            summary = render_period_emails(con, config, period, progress=context.log.info)
             preview = markdown_table(
                 con,
                 "SELECT customer_id, variant, locale_used, subject, html_bytes, image_count FROM emails "

@@ -138,6 +138,15 @@ def draw_chart(kind: str, data: EmailData, *, peer: PeerHistogram | None = None,
     return DrawnChart(kind, chart.png, chart.alt, chart.width, chart.height, f"{kind}.png")
 
 
+def peer_chart_key(data: EmailData) -> tuple | None:
+    """Everything a customer's peer chart is drawn from besides the period's histograms:
+    cohort, language, own tasks and percentile.  Customers with the same key get the same PNG,
+    so it is drawn once.  ``None`` when no peer chart applies (keep in step with :func:`_draw`)."""
+    if data.tasks_percentile is None or data.tasks <= 0:
+        return None
+    return (data.peer_cohort or "", i18n.choose_locale(data.locale).used, data.tasks, data.tasks_percentile)
+
+
 def _draw(kind: str, data: EmailData, loc: Localizer, peer: PeerHistogram | None, min_cohort: int, product: str) -> Any:
     fmt = loc.format_int
     if kind == "weekly_activity":

@@ -25,20 +25,25 @@ Configuration ``[emails]`` (all optional; defaults in :class:`EmailSettings`)::
     founder_role = "co-founder"
     low_tasks = {weekly = 5, monthly = 15, yearly = 60}   # below: the short version
     screenshot = true                 # sample screenshot in the emails asset's metadata
+    chart_workers = 0                 # processes drawing charts; 0 = one per CPU
+    progress_interval_s = 10          # seconds between progress lines of the charts / emails stages
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
+import os
+from collections import Counter, deque
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 from urllib.parse import urlencode
 
 import duckdb
 
+from charts.batch import render_many
 from report_templates import visuals
 from report_templates.model import ChartImage, EmailData, Links, email_data_from_row
 from report_templates.render import EmailRenderer, RenderedEmail
@@ -48,6 +53,7 @@ from valuemail import share
 from valuemail.config import Config, ConfigError
 from valuemail.ids import file_stem
 from valuemail.periods import Period
+from valuemail.progress import Progress
 from valuemail.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -109,6 +115,9 @@ CREATE TABLE IF NOT EXISTS email_charts (
 )
 """
 
+# Fewer customers than this: draw in this process (starting the pool costs about a second).
+POOL_MIN_CUSTOMERS = 200
+
 # A stand-in for links where none are needed (drawing charts).
 NO_LINKS = Links("https://invalid.example/p", "https://invalid.example/u", "https://invalid.example/app")
 
@@ -125,6 +134,8 @@ class EmailSettings:
     sender_domain: str = "valuemail.example"
     peer_min_cohort: int = 50
     screenshot: bool = True
+    chart_workers: int = 1  # processes drawing charts (in the config, 0 = one per CPU)
+    progress_interval_s: float = 10.0
 
     @classmethod
     def from_config(cls, config: Config) -> "EmailSettings":
@@ -143,6 +154,11 @@ class EmailSettings:
             founder_name=str(section.get("founder_name", defaults.founder_name)),
             founder_role=str(section.get("founder_role", defaults.founder_role)),
         )
+        workers, interval = section.get("chart_workers", 0), section.get("progress_interval_s", 10)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ConfigError(f"emails.chart_workers: expected a whole number >= 0 (0 = one per CPU), got {workers!r}")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+            raise ConfigError(f"emails.progress_interval_s: expected a number of seconds >= 0, got {interval!r}")
         segments = config.section("segments")
         return cls(
             brand=brand,
@@ -154,6 +170,8 @@ class EmailSettings:
             sender_domain=str(sender.get("from_address", "hello@valuemail.example")).rpartition("@")[2],
             peer_min_cohort=int(segments.get("peer_min_cohort", 50)),
             screenshot=bool(section.get("screenshot", True)),
+            chart_workers=workers or (os.cpu_count() or 1),
+            progress_interval_s=float(interval),
         )
 
     def cta_url(self, campaign: str) -> str:
@@ -165,6 +183,15 @@ class EmailSettings:
 
 
 LinksFor = Callable[[str, str], tuple[str, str]]  # (customer_id, campaign) → (preferences_url, unsubscribe_url)
+
+# An open connection, or an opener such as ``ValuemailResource.warehouse`` (a context manager
+# per call): with an opener the stages open the file only while they read or write it.
+Warehouse = duckdb.DuckDBPyConnection | Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+def _session(warehouse: Warehouse) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A connection for one read or write step: an open connection as it is, else a fresh one closed after."""
+    return nullcontext(warehouse) if isinstance(warehouse, duckdb.DuckDBPyConnection) else warehouse()
 
 
 def _delete_undelivered(con: duckdb.DuckDBPyConnection, table: str, period: Period) -> None:
@@ -292,15 +319,24 @@ def chart_kinds(campaign: str) -> tuple[str, ...]:
     return kinds if "share_card" in kinds else kinds + ("share_card",)
 
 
-def draw_customer_charts(data: EmailData, peers: Mapping[str, visuals.PeerHistogram], settings: EmailSettings
-                         ) -> list[visuals.DrawnChart]:
+def draw_customer_charts(data: EmailData, peers: Mapping[str, visuals.PeerHistogram], settings: EmailSettings,
+                         skip: Collection[str] = ()) -> list[visuals.DrawnChart]:
     out = []
     for kind in chart_kinds(data.campaign):
+        if kind in skip:
+            continue
         drawn = visuals.draw_chart(kind, data, peer=peers.get(data.peer_cohort or ""), min_cohort=settings.peer_min_cohort,
                                    product=settings.brand.product)
         if drawn is not None:
             out.append(drawn)
     return out
+
+
+def _draw_task(data: EmailData, peer: visuals.PeerHistogram | None, settings: EmailSettings,
+               skip: tuple[str, ...]) -> tuple[str, list[visuals.DrawnChart]]:
+    """One customer's charts, in a chart worker process (module level, so it can be sent there)."""
+    peers = {data.peer_cohort or "": peer} if peer is not None else {}
+    return data.customer_id, draw_customer_charts(data, peers, settings, skip)
 
 
 # --------------------------------------------------------------------------------------- charts
@@ -309,34 +345,68 @@ class ChartsSummary:
     customers: int = 0
     charts: int = 0
     by_kind: Counter = field(default_factory=Counter)
+    peer_drawn: int = 0  # peer charts actually drawn; the others were the same picture, copied
+    workers: int = 1
     folder: Path | None = None
     sample: Path | None = None
 
 
-def render_period_charts(con: duckdb.DuckDBPyConnection, config: Config, period: Period,
+def render_period_charts(warehouse: Warehouse, config: Config, period: Period,
                          progress: Callable[[str], None] | None = None) -> ChartsSummary:
-    """Draw every chart of every customer who gets an e-mail; PNGs + ``email_charts`` rows."""
+    """Draw every chart of every customer who gets an e-mail; PNGs + ``email_charts`` rows.
+
+    Charts are drawn on ``[emails] chart_workers`` processes (:mod:`charts.batch`; in this
+    process for a handful of customers).  A peer chart is drawn once per
+    :func:`report_templates.visuals.peer_chart_key` and its bytes reused for every customer
+    with the same key.  With an opener as ``warehouse`` the file is open only to read the
+    customers and to store the rows, not while drawing.
+    """
     settings = EmailSettings.from_config(config)
     folder = charts_dir(config, period)
-    rows = _select_customers(con, period)
-    peers = _peer_histograms(con, period)
-    summary = ChartsSummary(customers=len(rows), folder=folder)
+    with _session(warehouse) as con:
+        rows = _select_customers(con, period)
+        peers = _peer_histograms(con, period)
+    workers = settings.chart_workers if len(rows) >= POOL_MIN_CUSTOMERS else 1
+    summary = ChartsSummary(customers=len(rows), folder=folder, workers=workers)
+    kinds = chart_kinds(period.campaign)
+    plan: deque[tuple[tuple | None, bool]] = deque()  # per task sent: (peer key, copy the peer chart?)
+    seen: set[tuple] = set()
+
+    def tasks():
+        for row in rows:
+            data = _data(row, period, settings, NO_LINKS)
+            key = visuals.peer_chart_key(data)
+            copy = key in seen
+            if key is not None:
+                seen.add(key)
+            plan.append((key, copy))
+            yield data, peers.get(data.peer_cohort or ""), settings, ("peer_position",) if copy else ()
+
+    drawn_peers: dict[tuple, visuals.DrawnChart | None] = {}
     records = []
-    for n, row in enumerate(rows, 1):
-        data = _data(row, period, settings, NO_LINKS)
-        for chart in draw_customer_charts(data, peers, settings):
-            path = folder / chart.kind / f"{file_stem(data.customer_id)}.png"
+    counter = Progress("charts", len(rows), progress, settings.progress_interval_s)
+    # results come back in the order sent, so a peer chart is drawn before any customer copies it
+    for customer_id, charts in render_many(_draw_task, tasks(), workers=workers, chunksize=32):
+        key, copy = plan.popleft()
+        if copy:
+            shared = drawn_peers[key]
+            charts = sorted(charts + [shared] * (shared is not None), key=lambda c: kinds.index(c.kind))
+        elif key is not None:
+            drawn_peers[key] = next((c for c in charts if c.kind == "peer_position"), None)
+            summary.peer_drawn += drawn_peers[key] is not None
+        for chart in charts:
+            path = folder / chart.kind / f"{file_stem(customer_id)}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(chart.png)
-            records.append((period.campaign, period.start, data.customer_id, chart.kind, str(path), chart.alt,
+            records.append((period.campaign, period.start, customer_id, chart.kind, str(path), chart.alt,
                             chart.width, chart.height, len(chart.png)))
             summary.by_kind[chart.kind] += 1
             if summary.sample is None and chart.kind != "share_card":
                 summary.sample = path
-        if progress and n % 1000 == 0:
-            progress(f"charts for {n:,} of {len(rows):,} customers")
+        counter.advance()
+    counter.done()
     summary.charts = len(records)
-    with transaction(con):
+    with _session(warehouse) as con, transaction(con):
         con.execute(CHARTS_DDL)
         _delete_undelivered(con, "email_charts", period)
         if records:
@@ -373,7 +443,7 @@ class EmailsSummary:
 
 
 def render_period_emails(
-    con: duckdb.DuckDBPyConnection,
+    warehouse: Warehouse,
     config: Config,
     period: Period,
     links_for: LinksFor | None = None,
@@ -384,6 +454,7 @@ def render_period_emails(
 
     Writes the HTML and text files, the share pages, and the ``emails``, ``email_images`` and
     ``share_pages`` rows.  ``links_for`` defaults to the preference centre's signed links.
+    With an opener as ``warehouse`` the file is open only to read and to store, not while rendering.
     """
     settings = EmailSettings.from_config(config)
     share_settings = share.ShareSettings.from_config(config)
@@ -391,17 +462,19 @@ def render_period_emails(
     renderer = settings.renderer()
     folder = emails_dir(config, period)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = _select_customers(con, period)
+    with _session(warehouse) as con:
+        rows = _select_customers(con, period)
+        stored = _stored_charts(con, period)
+        with transaction(con):
+            tokens = share.ensure_tokens(con, period, [r["customer_id"] for r in rows], share_settings)
     if links_for is None:
         register_recipients(config, rows)
         links_for = default_links(config)
-    stored = _stored_charts(con, period)
-    with transaction(con):
-        tokens = share.ensure_tokens(con, period, [r["customer_id"] for r in rows], share_settings)
+    counter = Progress("e-mails", len(rows), progress, settings.progress_interval_s)
     summary = EmailsSummary(folder=folder)
     email_rows, image_rows, published = [], [], []
     cta = settings.cta_url(period.campaign)
-    for n, row in enumerate(rows, 1):
+    for row in rows:
         customer_id = str(row["customer_id"])
         token = tokens[customer_id]
         share_url = share_settings.url(token)
@@ -454,11 +527,11 @@ def render_period_emails(
             summary.sample_html = html_path
         if summary.sample is None and email.variant == "active" and email.images:
             summary.sample = (email, {img.cid: Path(img.path).read_bytes() for img in inline if Path(img.path).exists()})
-        if progress and n % 1000 == 0:
-            progress(f"rendered {n:,} of {len(rows):,} e-mails")
+        counter.advance()
+    counter.done()
     if summary.sample is None and email_rows:
         summary.sample = (email, {})  # noqa: F821 - the last one rendered
-    with transaction(con):
+    with _session(warehouse) as con, transaction(con):
         con.execute(EMAILS_DDL)
         _ensure_columns(con, "emails", EMAILS_EXTRA_COLUMNS)
         con.execute(EMAIL_IMAGES_DDL)
