@@ -6,6 +6,7 @@ Examples::
     uv run python -m bench --stages ingest,metrics --workdir bench-out/mine
     uv run python -m bench --large --stages sample_data,ingest   # 1M customers / 50M events
     uv run python -m bench --stages ingest --set formats=parquet  # stage options
+    uv run python -m bench --e2e --customers 20000               # the real jobs end to end (bench/e2e.py)
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="shared work folder (default bench-out/<customers>c-<events>e)")
     parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="an option for the stages (e.g. formats=parquet,csv for ingest)")
+    parser.add_argument("--e2e", action="store_true",
+                        help="end to end: sample data, ingest, `valuemail run` weekly/monthly/yearly (bench/e2e.py)")
+    parser.add_argument("--transport", choices=["smtp", "file"], default="smtp", help="--e2e: delivery to the SMTP sink or .eml files")
+    parser.add_argument("--campaigns", default="weekly,monthly,yearly", help="--e2e: the jobs to run, in this order")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -45,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child_main(json.load(sys.stdin))
     customers = args.customers or (LARGE if args.large else SMALL)[0]
+    if args.e2e:
+        from bench import e2e
+
+        return e2e.main(args.workdir or pathlib.Path("bench-out") / f"e2e-{customers}c", customers, args.seed,
+                        args.transport, args.campaigns.split(","), args.json)
     events = args.events if args.events is not None else (LARGE if args.large else SMALL)[1]
     workdir = args.workdir or pathlib.Path("bench-out") / f"{customers}c-{events}e"
     stage_options = {}
