@@ -155,3 +155,44 @@ def test_bad_chart_workers_is_a_one_line_config_error(tmp_path, bad):
 
     with pytest.raises(ConfigError, match="emails.chart_workers"):
         EmailSettings.from_config(_config(tmp_path, chart_workers=bad))
+
+
+@pytest.mark.slow
+def test_valuemail_run_draws_on_the_pool_and_shows_progress_at_the_terminal(tmp_path, monkeypatch):
+    """As a user runs it: the charts asset inside Dagster uses the pool, its PNGs are the serial path's
+    bytes (a sample), and progress lines reach the terminal as well as the event log."""
+    import dagster as dg
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    monkeypatch.setattr(emails, "POOL_MIN_CUSTOMERS", 0)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("VALUEMAIL_EMAIL_SCREENSHOT", "0")
+    config_file = tmp_path / "fast.toml"
+    config_file.write_text("[emails]\nchart_workers = 2\nprogress_interval_s = 0\n")
+    home = tmp_path / "home"
+    result = CliRunner().invoke(main, ["--home", str(home), "--config", str(config_file), "run", "--sample-customers", "250"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[weekly/charts] charts: ")]
+    assert progress and "/s, ETA " in progress[0] and "done in" in progress[-1]
+
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["weekly", "charts"]))
+        metadata = event.asset_materialization.metadata
+        logged = [e.user_message for e in instance.all_logs(event.run_id) if "charts: " in (e.user_message or "")]
+    assert metadata["workers"].value == 2 and 0 < metadata["peer_charts_drawn"].value
+    assert logged  # the same lines in the run's event log (the UI)
+
+    config = load_config(str(config_file), home)
+    with open_warehouse(config.warehouse_path, read_only=True) as con:
+        period = Period("weekly", con.execute("SELECT max(period) FROM email_charts").fetchone()[0])
+        settings = EmailSettings.from_config(config)
+        peers = _peer_histograms(con, period)
+        stored = {(c, k): p for c, k, p in con.execute("SELECT customer_id, kind, path FROM email_charts").fetchall()}
+        sample = _select_customers(con, period)[::12]
+    assert sum(1 for _, k in stored if k == "peer_position") > metadata["peer_charts_drawn"].value
+    for row in sample:
+        for chart in draw_customer_charts(_data(row, period, settings, NO_LINKS), peers, settings):
+            assert Path(stored[row["customer_id"], chart.kind]).read_bytes() == chart.png
