@@ -45,10 +45,10 @@ def _rerun_like_the_job(home):
                                 [PERIOD.campaign, PERIOD.start]).fetchall())
 
 
-def _wait_for(sink, n, proc):
-    deadline = time.monotonic() + 60
+def _wait_for(sink, n, proc, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
     while len(sink.received()) < n:
-        assert proc.poll() is None, proc.stdout.read().decode()
+        assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline, "the sender did not get going"
         time.sleep(0.005)
 
@@ -90,3 +90,84 @@ def test_one_rerun_after_the_smtp_server_died_mid_send_completes_the_period(tmp_
         (tmp_path / "sink.port").unlink()
         sink = stack.enter_context(smtp_sink(tmp_path, "--port", str(sink.port)))  # back, same log
         _assert_complete(sink, home, _rerun_like_the_job(home))
+
+
+# -- `valuemail run` killed for real ------------------------------------------------------------------
+VALUEMAIL = str(Path(sys.executable).parent / "valuemail")
+WEEK = "2026-11-16"
+
+
+def _cli_home(tmp_path, sink):
+    """Sample data, and a config that sends through the sink (slowed down so a kill lands mid-send)."""
+    import subprocess
+
+    home = tmp_path / "home"
+    config = tmp_path / "valuemail.toml"
+    config.write_text(f"""
+[delivery]
+transport = "smtp"
+reconcile_grace_s = 0.2
+batch_size = 10
+domain_daily_cap = 0
+[delivery.smtp]
+port = {sink.port}
+connections = 1
+reconcile_log = "{sink.db}"
+""")
+    env = {**os.environ, "VALUEMAIL_HOME": str(home), "VALUEMAIL_CONFIG": str(config),
+           "VALUEMAIL_EMAIL_SCREENSHOT": "0"}
+    env.pop("DAGSTER_HOME", None)
+    subprocess.run([VALUEMAIL, "sample-data", "--customers", "200", "--seed", "3", "--end-date", "2026-11-22"],
+                   env=env, check=True, capture_output=True)
+    return home, env
+
+
+def _start_run(env):
+    import subprocess
+
+    return subprocess.Popen([VALUEMAIL, "run", "--campaign", "weekly", "--period", WEEK], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _ledger(home):
+    import duckdb
+
+    with duckdb.connect(str(home / "valuemail.duckdb"), read_only=True) as con:
+        return dict(con.execute("SELECT message_id, status FROM outbox").fetchall())
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_neither_blocks_nor_loses_and_the_next_run_completes_the_period(tmp_path):
+    with smtp_sink(tmp_path, "--delay-ms", "40") as sink:
+        home, env = _cli_home(tmp_path, sink)
+        first = _start_run(env)
+        _wait_for(sink, 3, first, timeout_s=400)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        # Old behaviour: the dead run kept the pool slot and this run waited forever.
+        second = _start_run(env)
+        out = second.communicate(timeout=400)[0]
+        assert second.returncode == 0, out[-3000:]
+        assert "died without finishing: marked failed, its pool slot freed" in out
+        ledger = _ledger(home)
+        received = Counter(sink.received())
+        assert ledger and set(ledger.values()) == {"sent"}, Counter(ledger.values())  # nothing cancelled or left
+        assert received == Counter(set(ledger)), "each message exactly once at the server"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_at_once_and_frees_its_slot(tmp_path):
+    import dagster as dg
+
+    with smtp_sink(tmp_path, "--delay-ms", "40") as sink:
+        home, env = _cli_home(tmp_path, sink)
+        run = _start_run(env)
+        _wait_for(sink, 3, run, timeout_s=400)
+        run.send_signal(signal.SIGTERM)
+        out = run.communicate(timeout=15)[0]  # old behaviour: SIGTERM is captured and the run goes on
+        assert run.returncode == 130, out[-3000:]
+        assert "marked failed and its pool slot freed" in out
+        assert len(sink.received()) < len(_ledger(home))
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.FAILURE]
+        assert not instance.event_log_storage.get_concurrency_info("duckdb_writer").claimed_slots
