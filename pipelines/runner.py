@@ -92,28 +92,26 @@ def _process_is_gone(run: dg.DagsterRun) -> bool:
     if not pid or host != socket.gethostname():
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)  # PermissionError: it exists, as another user's process
     except ProcessLookupError:
         return True
-    except PermissionError:  # it exists, as another user's process
-        return False
+    except PermissionError:
+        pass
     return False
 
 
-def release_dead_runs(instance: dg.DagsterInstance, echo: Echo) -> list[str]:
+def release_dead_runs(instance: dg.DagsterInstance, echo: Echo) -> None:
     """Mark unfinished runs whose process died (SIGKILL, OOM, power cut) failed and free their pool slots.
 
     A killed run keeps its ``duckdb_writer`` slot and stays STARTED; without this every later
     run on the home would wait for that slot forever.  Slots still held by runs that have
-    finished are freed too.  Returns the ids of the runs marked failed.
+    finished are freed too.
     """
-    released = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED)):
         if _process_is_gone(run):
             instance.report_run_failed(run, message=f"its process {run.tags[PID_TAG]} is gone (killed?); "
                                                     "marked failed by the next valuemail run")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-            released.append(run.run_id)
             echo(f"run {run.run_id} ({run.job_name} {run.tags.get('dagster/partition', '')}) died without finishing: "
                  "marked failed, its pool slot freed")
     holders = instance.event_log_storage.get_concurrency_info(WRITER_POOL).active_run_ids
@@ -125,7 +123,6 @@ def release_dead_runs(instance: dg.DagsterInstance, echo: Echo) -> list[str]:
             echo(f"waiting for run {run_id} ({run.job_name} {run.tags.get('dagster/partition', '')}, "
                  f"pid {run.tags.get(PID_TAG, '?')}): it holds the {WRITER_POOL} slot.  If that run is dead, "
                  f"free the slot with: DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster run delete {run_id}")
-    return released
 
 
 class RunInterrupted(Exception):
