@@ -6,18 +6,24 @@ ledger, then decide) and the send stage (``deliver_period``).  The sender is a r
 against a real aiosmtpd server in its own process, or the server itself dies mid-send and is
 started again.  After exactly ONE re-run: no Message-ID twice at the server, none missing,
 every ledger row ``sent`` — nothing ``cancelled`` as "already sent".
+
+Then ``valuemail run`` itself, a real process on a real Dagster instance: SIGKILLed mid-send,
+the next run must not wait forever for the dead run's pool slot and must complete the period;
+SIGTERM must stop a run at once and free its slot.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,8 +105,6 @@ WEEK = "2026-11-16"
 
 def _cli_home(tmp_path, sink):
     """Sample data, and a config that sends through the sink (slowed down so a kill lands mid-send)."""
-    import subprocess
-
     home = tmp_path / "home"
     config = tmp_path / "valuemail.toml"
     config.write_text(f"""
@@ -123,15 +127,11 @@ reconcile_log = "{sink.db}"
 
 
 def _start_run(env):
-    import subprocess
-
     return subprocess.Popen([VALUEMAIL, "run", "--campaign", "weekly", "--period", WEEK], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _ledger(home):
-    import duckdb
-
     with duckdb.connect(str(home / "valuemail.duckdb"), read_only=True) as con:
         return dict(con.execute("SELECT message_id, status FROM outbox").fetchall())
 
