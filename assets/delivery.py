@@ -10,8 +10,8 @@ be sent, and every ``send`` decision has a rendered, readable e-mail.
 import dagster as dg
 
 from assets._common import markdown_table, period_of
-from delivery.eligibility import REASONS, decide_eligibility
-from delivery.send import deliver_period
+from delivery.eligibility import REASONS
+from delivery.send import deliver_period, reconcile_and_decide
 from delivery.transports import make_transport
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
@@ -44,6 +44,9 @@ def build_delivery_assets(campaign: str) -> list:
     def eligibility(context: dg.AssetExecutionContext, valuemail: ValuemailResource) -> dg.MaterializeResult:
         """Exactly one decision per customer for the period: ``send`` or the reason why not.
 
+        First reconciles what an interrupted run left in flight (``delivery.send.reconcile_ledger``),
+        so a message that never left is decided again instead of counted as ``already_sent``.
+
         Reasons, in their fixed order of precedence: already_sent, invalid_customer, invalid_email,
         role_address, excluded_domain, complained, bounced, suppressed, unsubscribed,
         frequency_not_due (preference + sunset rule), prospect, churned, lapsed,
@@ -52,10 +55,11 @@ def build_delivery_assets(campaign: str) -> list:
         """
         period = period_of(context, campaign)
         with valuemail.warehouse() as con:
-            summary = decide_eligibility(con, valuemail.load(), period)
+            reconciled, summary = reconcile_and_decide(con, valuemail.load(), period)
             table = _by_reason(con, campaign, period)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": summary.total,
+            "reconciled": dg.MetadataValue.json(reconciled.resolved),
             "send": summary.send,
             "skipped": summary.total - summary.send,
             "domain_cap_deferred": summary.by_reason.get("domain_cap_deferred", 0),

@@ -417,7 +417,8 @@ def reason_rank() -> Mapping[str, int]:
 
 
 def periods_with_deferred(con: duckdb.DuckDBPyConnection, campaign: str, today) -> list[str]:
-    """Periods of ``campaign`` with customers deferred (domain cap) or messages left pending before ``today``.
+    """Periods of ``campaign`` with customers deferred (domain cap) or messages left pending before ``today``,
+    or left ``sending`` by a run that died (the re-run reconciles them).
 
     The ``deferred_<campaign>_sends`` sensors re-run these once a day, so a deferred customer
     is re-evaluated — and sent, within the day's cap — instead of dropped.
@@ -427,8 +428,8 @@ def periods_with_deferred(con: duckdb.DuckDBPyConnection, campaign: str, today) 
     for table, sql in (
         ("eligibility", "SELECT DISTINCT period FROM eligibility WHERE campaign = ? AND reason = 'domain_cap_deferred' "
                         "AND decided_at < ?"),
-        ("outbox", "SELECT DISTINCT period FROM outbox WHERE campaign = ? AND status = 'pending' "
-                   "AND coalesce(claimed_at, created_at) < ?"),
+        ("outbox", "SELECT DISTINCT period FROM outbox WHERE campaign = ? AND (status = 'sending' OR "
+                   "(status = 'pending' AND coalesce(claimed_at, created_at) < ?))"),
     ):
         if _columns(con, table):
             periods.update(r[0] for r in con.execute(sql, [campaign, day]).fetchall())

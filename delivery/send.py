@@ -190,6 +190,45 @@ def events_lookup_for(con: duckdb.DuckDBPyConnection, period: Period) -> Callabl
     return lookup
 
 
+def reconcile_ledger(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    period: Period,
+    transport: Transport | None = None,
+    settings: SendSettings | None = None,
+    journal_dir: Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReconcileReport:
+    """Resolve the rows an interrupted run left ``sending`` / ``unknown`` against the journal and the transport."""
+    from delivery.transports import make_transport
+
+    settings = settings or SendSettings.from_config(config)
+    own_transport = transport is None
+    transport = transport or make_transport(config)
+    try:
+        ledger.ensure_outbox(con)
+        return ledger.reconcile(
+            con, period, transport, journal_dir or (config.home / "journal"), grace_s=settings.reconcile_grace_s,
+            max_attempts=settings.max_attempts, events_lookup=events_lookup_for(con, period), sleep=sleep)
+    finally:
+        if own_transport:
+            transport.close()
+
+
+def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period: Period, store=None, now=None):
+    """The eligibility stage: reconcile the ledger first, then decide.
+
+    A crash leaves rows ``sending``; deciding on them would call messages that never left
+    ``already_sent`` and the send step would then cancel them.  Reconciled first, a row is
+    ``sent`` (found at the transport: ``already_sent``), ``pending`` (never accepted: decided
+    and sent again, with the same Message-ID) or ``unknown`` (in doubt: never re-sent).
+    """
+    from delivery.eligibility import decide_eligibility
+
+    reconciled = reconcile_ledger(con, config, period)
+    return reconciled, decide_eligibility(con, config, period, store=store, now=now)
+
+
 class _Batch:
     def __init__(self, claimed: list[Claimed], journal: Journal, content: dict[str, Rendered]):
         self.claimed = claimed
@@ -222,12 +261,9 @@ def deliver(
     run_id = f"{period.campaign}-{period.key}-{uuid.uuid4().hex[:12]}"
     report = DeliveryReport(period.campaign, period.key, transport.name, run_id, started_at=now().isoformat())
     t0 = time.monotonic()
-    ledger.ensure_outbox(con)
 
     # 1. reconcile what an earlier, interrupted run left behind
-    rec: ReconcileReport = ledger.reconcile(
-        con, period, transport, journal_dir, grace_s=settings.reconcile_grace_s,
-        max_attempts=settings.max_attempts, events_lookup=events_lookup_for(con, period), sleep=sleep)
+    rec = reconcile_ledger(con, config, period, transport, settings, journal_dir, sleep)
     report.reconciled = {k: v for k, v in rec.resolved.items()}
     # 2. the ledger follows the decisions
     report.synced = ledger.sync_with_decisions(con, period, source.sender_domain)
@@ -523,4 +559,4 @@ def deliver_period(
         transport.close()
 
 
-__all__ = ["deliver", "deliver_period", "DeliveryReport", "SendSettings", "ContentError", "events_lookup_for"]
+__all__ = ["deliver", "deliver_period", "reconcile_ledger", "reconcile_and_decide", "DeliveryReport", "SendSettings", "ContentError", "events_lookup_for"]

@@ -97,6 +97,14 @@ def ingest_cmd(obj: _Ctx, paths: tuple[str, ...]) -> None:
     click.echo(report.describe())
 
 
+def _exit_now(message: str) -> None:
+    """Exit 130 without waiting for the run's worker thread (it may be blocked in a step)."""
+    click.echo(message, err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
 @main.command("run")
 @click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), default="weekly", show_default=True)
 @click.option("--period", default=None, help="First day of the period (default: the last complete period, UTC).")
@@ -108,13 +116,15 @@ def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int)
 
     On an empty home it first writes sample data into the landing folder, and says so.
     """
-    from pipelines.runner import run_campaign
+    from pipelines.runner import RunInterrupted, run_campaign
 
     config = obj.config
     try:
         report = run_campaign(config, campaign, period, sample_customers=sample_customers, echo=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except RunInterrupted as exc:
+        _exit_now(str(exc))
     click.echo(report)
 
 
@@ -125,12 +135,14 @@ def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int)
 @click.pass_obj
 def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str) -> None:
     """Run a range of periods, oldest first. Already-sent messages are never sent again."""
-    from pipelines.runner import backfill_campaign
+    from pipelines.runner import RunInterrupted, backfill_campaign
 
     try:
         periods = backfill_campaign(obj.config, campaign, first, last, echo=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except RunInterrupted as exc:
+        _exit_now(str(exc))
     click.echo(f"backfilled {len(periods)} {campaign} periods: {periods[0].key} … {periods[-1].key}")
 
 
@@ -149,7 +161,40 @@ def ui_cmd(obj: _Ctx, host: str, port: int) -> None:
         env["VALUEMAIL_CONFIG"] = str(Path(obj.config_file).resolve())
     dg = str(Path(sys.executable).parent / "dg")
     click.echo(f"Dagster UI on http://{host}:{port}  (instance {env['DAGSTER_HOME']}; Ctrl-C stops it)", err=True)
-    os.execve(dg, [dg, "dev", "-w", str(workspace), "-h", host, "-p", str(port)], env)
+    sys.exit(_supervise([dg, "dev", "-w", str(workspace), "-h", host, "-p", str(port)], env))
+
+
+UI_STOP_GRACE_S = 10
+
+
+def _supervise(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` in its own process group; SIGTERM / Ctrl-C stop the whole group.
+
+    ``dg dev`` (webserver, daemon, code servers) ignores SIGTERM and can take minutes to act on
+    SIGINT while it starts: the group gets SIGINT, and SIGKILL after ``UI_STOP_GRACE_S``.
+    """
+    import signal
+    import subprocess
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    proc = subprocess.Popen(argv, env=env, start_new_session=True)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=UI_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            click.echo(f"the UI did not stop within {UI_STOP_GRACE_S}s: killed", err=True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left (code servers)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        return 130
 
 
 @main.command("serve")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import socket
+import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -15,6 +18,7 @@ import dagster as dg
 
 from pipelines.instance import prepare_dagster_home
 from pipelines.jobs import JOB_NAMES
+from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
 from valuemail.periods import Period, last_complete_period, parse_period
 from valuemail.report import run_report
@@ -76,15 +80,105 @@ def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
                  events_per_customer=None, progress=echo)
 
 
+# Every CLI run records which process runs it, so a later run can tell a dead one from a live one.
+PID_TAG, HOST_TAG = "valuemail/pid", "valuemail/host"
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+              dg.DagsterRunStatus.CANCELING]
+
+
+def _process_is_gone(run: dg.DagsterRun) -> bool:
+    """True when ``run`` was started by ``valuemail`` on this host and that process no longer exists."""
+    pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)  # PermissionError: it exists, as another user's process
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+def release_dead_runs(instance: dg.DagsterInstance, echo: Echo) -> None:
+    """Mark unfinished runs whose process died (SIGKILL, OOM, power cut) failed and free their pool slots.
+
+    A killed run keeps its ``duckdb_writer`` slot and stays STARTED; without this every later
+    run on the home would wait for that slot forever.  Slots still held by runs that have
+    finished are freed too.
+    """
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED)):
+        if _process_is_gone(run):
+            instance.report_run_failed(run, message=f"its process {run.tags[PID_TAG]} is gone (killed?); "
+                                                    "marked failed by the next valuemail run")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            echo(f"run {run.run_id} ({run.job_name} {run.tags.get('dagster/partition', '')}) died without finishing: "
+                 "marked failed, its pool slot freed")
+    holders = instance.event_log_storage.get_concurrency_info(WRITER_POOL).active_run_ids
+    for run_id in holders:
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        else:
+            echo(f"waiting for run {run_id} ({run.job_name} {run.tags.get('dagster/partition', '')}, "
+                 f"pid {run.tags.get(PID_TAG, '?')}): it holds the {WRITER_POOL} slot.  If that run is dead, "
+                 f"free the slot with: DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster run delete {run_id}")
+
+
+class RunInterrupted(Exception):
+    """SIGTERM / Ctrl-C during a run: the run is marked failed and its slot freed; the caller exits at once."""
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None, echo: Echo) -> None:
+    """Run the job in a worker thread, so SIGTERM / Ctrl-C reach this (main) thread.
+
+    In the main thread Dagster captures both signals and checks for them only between a
+    step's own instructions: a run waiting for a pool slot never sees them.  Here the main
+    thread gets them, marks the run failed, frees its slot and raises :class:`RunInterrupted`;
+    the process then exits without waiting for the worker, as if killed — the state it leaves
+    is exactly what the next run recovers from after a crash (reconcile; ``release_dead_runs``).
+    """
     from pipelines.definitions import defs
 
+    release_dead_runs(instance, echo)
     echo(f"running {job_name}" + (f" for the period {partition}" if partition else ""))
     # Dagster's step-by-step DEBUG lines go to the run's event log (the UI), not the terminal.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    defs.resolve_job_def(job_name).execute_in_process(
-        run_config=quiet, instance=instance, partition_key=partition, raise_on_error=True
-    )
+    errors: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            defs.resolve_job_def(job_name).execute_in_process(
+                run_config=quiet, instance=instance, partition_key=partition, raise_on_error=True,
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            )
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=execute, name="valuemail-run", daemon=True)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={PID_TAG: str(os.getpid())}))
+        for run in runs:
+            instance.report_run_failed(run, message="interrupted (SIGTERM / Ctrl-C)")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        ids = ", ".join(r.run_id for r in runs) or "not started yet"
+        raise RunInterrupted(f"interrupted: run {ids} marked failed and its pool slot freed; the next run of the "
+                             "period reconciles and completes what was in flight") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+    if errors:
+        raise errors[0]
 
 
 def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,

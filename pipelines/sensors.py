@@ -73,8 +73,17 @@ def build_landing_sensor(interval_s: int) -> dg.SensorDefinition:
     return landing_files_sensor
 
 
+def delivery_selection(campaign: str) -> list[dg.AssetKey]:
+    """What sending deferred or interrupted messages needs: decide, draw and render the newly eligible, send.
+
+    Not ingest, metrics or segments: recomputing them after e-mails went out would change the
+    figures behind what customers were sent (sent e-mails keep theirs: ``emails.figures``).
+    """
+    return [dg.AssetKey([campaign, name]) for name in ("eligibility", "charts", "emails", "sent_emails")]
+
+
 def build_delivery_sensors() -> list[dg.SensorDefinition]:
-    """One daily sensor per campaign: re-run periods with deferred customers (domain cap) the next day."""
+    """One daily sensor per campaign: re-run the delivery of periods with deferred or interrupted messages."""
     sensors = []
     for campaign, job_name in JOB_NAMES.items():
         def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
@@ -87,11 +96,13 @@ def build_delivery_sensors() -> list[dg.SensorDefinition]:
             if not periods:
                 return dg.SkipReason(f"no {campaign} period has deferred customers")
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
+                                  asset_selection=delivery_selection(campaign),
                                   tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
 
         sensors.append(dg.sensor(
             name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
-            description=f"Once a day, re-runs each {campaign} period that still has customers deferred by the "
-                        "per-domain daily cap (or messages left pending), so they are sent — not dropped.",
+            description=f"Once a day, re-runs the delivery assets of each {campaign} period that still has customers "
+                        "deferred by the per-domain daily cap, messages left pending, or messages a crashed run left "
+                        "in flight, so they are sent — not dropped, never twice.",
         )(evaluate))
     return sensors

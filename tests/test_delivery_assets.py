@@ -83,6 +83,33 @@ def test_deferred_sensor_asks_for_a_rerun_of_periods_with_deferred_customers(tmp
     assert result.run_requests[0].run_key.startswith(f"deferred:weekly:{PERIOD.key}:")
 
 
+def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_assets(tmp_path, monkeypatch):
+    """Rows a dead run left 'sending' today get a re-run at once; it never recomputes metrics (figures as sent)."""
+    from test_delivery_support import decide
+
+    from delivery.outbox import ensure_outbox
+    from pipelines.definitions import defs
+
+    monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
+    home = make_home(tmp_path, n=3)
+    decide(home)  # today: nothing deferred from an earlier day
+    with home.con() as con:
+        ensure_outbox(con)
+        con.execute("INSERT INTO outbox (campaign, period, customer_id, email, status, attempts, message_id, "
+                    "batch_id, claimed_at, created_at, updated_at) VALUES (?, ?, 'c0000', 'u0@acme.example', "
+                    "'sending', 1, '<m@x>', 'b1', now(), now(), now())", [PERIOD.campaign, PERIOD.start])
+    sensor = {s.name: s for s in build_delivery_sensors()}["deferred_weekly_sends"]
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, resources={"valuemail": ValuemailResource(home=str(home.path))},
+                                      repository_def=defs.get_repository_def())
+        result = sensor.evaluate_tick(ctx)
+    [request] = result.run_requests
+    assert request.partition_key == PERIOD.key
+    wanted = {dg.AssetKey(["weekly", name]) for name in ("eligibility", "charts", "emails", "sent_emails")}
+    assert set(request.asset_selection) == wanted
+    assert wanted < set(defs.resolve_job_def("weekly_value_email").asset_layer.selected_asset_keys)  # a valid subset
+
+
 @pytest.mark.parametrize("campaign", ["weekly", "monthly", "yearly"])
 def test_every_delivery_asset_is_documented(campaign):
     for item in build_delivery_assets(campaign):

@@ -270,3 +270,27 @@ def test_assets_materialize_with_a_sample_screenshot(config, monkeypatch, fresh_
     assert "sample_chart" in meta["weekly/charts"]
     if chromium_path():
         assert emails_meta["sample_email"].value.startswith("![sample e-mail](data:image/jpeg;base64,")
+
+
+def test_what_a_customer_was_sent_stays_on_record_when_metrics_are_recomputed(stage):
+    """Once sent, the figures behind an e-mail (and its files) never change; unsent ones follow the new metrics."""
+    from delivery.outbox import ensure_outbox
+
+    config, con = stage
+    render_period_charts(con, config, WEEK)
+    render_period_emails(con, config, WEEK, links_for=links_for)
+    ensure_outbox(con)
+    con.execute("INSERT INTO outbox (campaign, period, customer_id, email, status, attempts, message_id, created_at, "
+                "updated_at) VALUES (?, ?, 'c-anna', 'c-anna@example.com', 'sent', 1, '<m1@x>', now(), now())",
+                [WEEK.campaign, WEEK.start])
+    con.execute("UPDATE eligibility SET reason = 'already_sent' WHERE customer_id = 'c-anna'")
+    sent = _rows(con, "SELECT figures, html_path FROM emails WHERE customer_id = 'c-anna'")[0]
+    assert json.loads(sent["figures"])["tasks"] == 137
+    html = Path(sent["html_path"]).read_text()
+    # late events: the metrics stage recomputes the period, then the e-mails stage runs again
+    con.execute("UPDATE customer_metrics SET tasks = tasks + 500")
+    render_period_charts(con, config, WEEK)
+    render_period_emails(con, config, WEEK, links_for=links_for)
+    figures = {r["customer_id"]: json.loads(r["figures"])["tasks"] for r in _rows(con, "SELECT * FROM emails")}
+    assert figures["c-anna"] == 137 and figures["c-agnes"] == 560
+    assert Path(sent["html_path"]).read_text() == html

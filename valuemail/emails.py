@@ -32,6 +32,7 @@ Configuration ``[emails]`` (all optional; defaults in :class:`EmailSettings`)::
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections import Counter, deque
@@ -85,6 +86,7 @@ EMAILS_EXTRA_COLUMNS: list[tuple[str, str]] = [
     ("unsubscribe_url", "VARCHAR"),    # also for the List-Unsubscribe header (RFC 8058)
     ("image_count", "INTEGER"),        # rows in email_images
     ("text_fallbacks", "VARCHAR"),     # value-model texts shown in English, comma-separated
+    ("figures", "JSON"),               # the customer's metrics row the e-mail was rendered from (kept once sent)
 ]
 EMAIL_IMAGES_DDL = """
 CREATE TABLE IF NOT EXISTS email_images (
@@ -515,6 +517,7 @@ def render_period_emails(
             str(html_path), str(text_path), size,
             email.locale_requested, email.locale_used, email.locale_reason, email.variant, email.template,
             share_url, preferences_url, unsubscribe_url, len(inline), ",".join(email.fallbacks) or None,
+            json.dumps(row, default=str, sort_keys=True),
         ))
         summary.max_html_bytes = max(summary.max_html_bytes, size)
         summary.by_variant[email.variant] += 1
@@ -541,8 +544,8 @@ def render_period_emails(
             con.executemany(
                 "INSERT INTO emails (campaign, period, customer_id, locale, subject, preheader, html_path, text_path, "
                 "html_bytes, rendered_at, locale_requested, locale_used, locale_reason, variant, template, share_url, "
-                "preferences_url, unsubscribe_url, image_count, text_fallbacks) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "preferences_url, unsubscribe_url, image_count, text_fallbacks, figures) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 email_rows,
             )
         if image_rows:
