@@ -28,6 +28,8 @@ Echo = Callable[[str], None]
 
 
 def _home_is_empty(config: Config) -> bool:
+    if config.settings.paths.landing_s3:
+        return False  # the campaign job's ingest reads the S3 prefix
     landing = config.landing_dir
     has_files = landing.exists() and any(p.is_file() for p in landing.rglob("*"))
     return not has_files and not config.warehouse_path.exists()
@@ -73,6 +75,11 @@ def _instance() -> Iterator[dg.DagsterInstance]:
 
 def _prepare(config: Config, sample_customers: int, echo: Echo) -> None:
     if _home_is_empty(config):
+        if config.mode() == "production":
+            raise ValueError(
+                f"{config.home} holds no data, and in production valuemail never writes sample customers to send "
+                f"to: put your customers and events files into {config.landing_dir} (or run `valuemail ingest "
+                f"<files or s3://bucket/prefix>`, or set paths.landing_s3), then run again")
         from valuemail.sample_data import generate
 
         echo(f"{config.home} is empty: writing {sample_customers:,} sample customers into {config.landing_dir}")

@@ -21,9 +21,9 @@ import json
 import os
 import threading
 
-from valuemail.config import Config
+from valuemail.config import MODE_ENV, Config
 
-from preference_centre.settings import MODE_ENV, SECRET_ENV, Settings
+from preference_centre.settings import SECRET_ENV, Settings
 from preference_centre.store import DATABASE_URL_ENV
 from preference_centre.tokens import TokenService
 

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
-from valuemail.config import Config, ConfigError
+from valuemail.config import MODE_ENV, Config, ConfigError
 
 from preference_centre.store import store_url
 
 Mode = Literal["development", "production"]
 
 SECRET_ENV: Final = "VALUEMAIL_SECRET"
-MODE_ENV: Final = "VALUEMAIL_MODE"
 DEV_SECRET_FILE: Final = ".preference_centre_secret"
 MIN_SECRET_LENGTH: Final = 32
 MIN_UNSUBSCRIBE_DAYS: Final = 60
@@ -71,9 +70,9 @@ class Settings:
         section = config.section("preference_centre")
         sender = config.section("sender")
 
-        mode = str(env.get(MODE_ENV) or section.get("mode", "development")).strip().lower()
+        mode = config.mode(env)
         if mode not in ("development", "production"):
-            raise ConfigError(f"preference_centre.mode: expected 'development' or 'production', got {mode!r}")
+            raise ConfigError(f"${MODE_ENV}: expected 'development' or 'production', got {mode!r}")
 
         base = check_public_base_url(str(sender.get("public_base_url", "")), production=mode == "production")
 
