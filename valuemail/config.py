@@ -104,10 +104,13 @@ class Config:
     def section(self, name: str) -> Mapping[str, Any]:
         return self.raw.get(name, {})
 
-    def mode(self, environ: Mapping[str, str] | None = None) -> str:
-        """``$VALUEMAIL_MODE``, else ``preference_centre.mode``: "development" or "production"."""
+    def mode(self, environ: Mapping[str, str] | None = None) -> Literal["development", "production"]:
+        """``$VALUEMAIL_MODE``, else ``preference_centre.mode``."""
         env = os.environ if environ is None else environ
-        return str(env.get(MODE_ENV) or self.settings.preference_centre.mode).strip().lower()
+        mode = str(env.get(MODE_ENV) or self.settings.preference_centre.mode).strip().lower()
+        if mode not in ("development", "production"):
+            raise ConfigError(f"${MODE_ENV}: expected 'development' or 'production', got {mode!r}")
+        return mode  # type: ignore[return-value]
 
     # -- value model -----------------------------------------------------------
     @property
