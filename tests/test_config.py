@@ -197,3 +197,11 @@ def test_a_configured_s3_landing_is_not_an_empty_home(tmp_path, monkeypatch):
     config = load_config(home=tmp_path, overrides={"paths": {"landing_s3": "s3://events/landing/"}})
     _prepare(config, 10, print)  # the job ingests the S3 prefix: neither a refusal nor sample customers
     assert not config.landing_dir.exists()
+
+
+def test_the_mode_comes_from_the_environment_first_and_a_typo_is_an_error(tmp_path):
+    config = load_config(home=tmp_path, overrides={"preference_centre": {"mode": "production"}})
+    assert config.mode({}) == "production"
+    assert config.mode({"VALUEMAIL_MODE": " Development "}) == "development"
+    with pytest.raises(ConfigError, match=r"^\$VALUEMAIL_MODE: expected 'development' or 'production', got 'prod'$"):
+        config.mode({"VALUEMAIL_MODE": "prod"})  # not silently development: that would invent customers
