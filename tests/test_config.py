@@ -1,8 +1,16 @@
+import os
+import subprocess
+import sys
+import tomllib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+from valuemail import config as config_module
 from valuemail.config import ConfigError, load_config
+from valuemail.config_schema import Settings
 
 
 def test_defaults_load_and_value_model_is_typed(tmp_path):
@@ -40,17 +48,6 @@ def test_negative_value_model_is_rejected(tmp_path):
 
 
 # -- typed validation at load: every value checked, every problem named with its file -------------
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tomllib  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pydantic import BaseModel  # noqa: E402
-
-from valuemail import config as config_module  # noqa: E402
-from valuemail.config_schema import Settings  # noqa: E402
-
 VALUEMAIL = Path(sys.executable).parent / "valuemail"
 
 
