@@ -153,7 +153,7 @@ def test_a_stage_with_a_long_interval_emits_only_its_final_line(tmp_path):
 def test_bad_chart_workers_is_a_one_line_config_error(tmp_path, bad):
     from valuemail.config import ConfigError
 
-    with pytest.raises(ConfigError, match="emails.chart_workers"):
+    with pytest.raises(ConfigError, match=r"\[emails\] chart_workers"):
         EmailSettings.from_config(_config(tmp_path, chart_workers=bad))
 
 

@@ -107,6 +107,8 @@ class Emails(Section):
     founder_role: str
     low_tasks: LowTasks
     screenshot: bool
+    chart_workers: int = Field(ge=0)
+    progress_interval_s: Seconds
 
 
 class Share(Section):
