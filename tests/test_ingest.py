@@ -508,10 +508,10 @@ def test_binary_garbage_is_an_error_naming_the_file(tmp_path, config, warehouse)
     assert count(warehouse, "events") == 0 and count(warehouse, "ingested_files") == 0
 
 
-def test_an_empty_csv_is_an_error(tmp_path, config, warehouse):
+def test_an_empty_csv_is_quarantined(tmp_path, config, warehouse):
     (tmp_path / "e.csv").write_text("")
-    with pytest.raises(IngestError, match="empty file"):
-        ingest(warehouse, config, tmp_path / "e.csv")
+    report = ingest(warehouse, config, tmp_path / "e.csv")
+    assert report.files_quarantined == 1 and "empty file" in report.describe()
 
 
 def test_a_header_only_file_loads_nothing_and_is_remembered(tmp_path, config, warehouse):

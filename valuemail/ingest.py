@@ -78,25 +78,28 @@ stays near 3 GB at 50M events (``ingest.memory_limit``, default 3GB, bounds Duck
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import itertools
 import os
 import queue
+import re
 import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 
-from valuemail.config import Config
+from valuemail.config import Config, ConfigError
 from valuemail.ids import id_invalid_sql, id_problem_sql
+from valuemail.text import printable
 from valuemail.warehouse import transaction
 
 Progress = Callable[[str], None] | None
@@ -119,8 +122,11 @@ CUSTOMER_SIGNATURE = frozenset({"customer_id", "email", "signed_up_at"})
 DEFAULT_BATCH_ROWS = 8_000_000
 MAX_READERS = 4  # default for ingest.readers = 0: one reader per CPU core, at most this many
 DEFAULT_MEMORY_LIMIT = "3GB"
+DEFAULT_EARLIEST = datetime(1990, 1, 1)
 DEFAULT_TIMEZONE = "UTC"
 UNKNOWN_PLAN = "unknown"
+EMPTY_FILE = "empty file (no header, no rows): nothing to ingest"
+_EMPTY_PROBE_BYTES = 4096  # larger files are never empty
 
 # Check codes are "<field>:<check>" ("row:…" for whole-row problems).  Codes in FLAGGED[kind]
 # keep the row (events: known_type = false; customers: a default or NULL is stored) and are
@@ -171,7 +177,7 @@ class FileResult:
     """
 
     source_file: str
-    status: str                 # "loaded" | "skipped" (same bytes already ingested)
+    status: str                 # "loaded" | "skipped" (same bytes already ingested) | "quarantined" (empty file)
     kind: str = ""              # "events" | "customers" ("" when skipped)
     fmt: str = ""               # "csv" | "ndjson" | "parquet"
     sha256: str = ""
@@ -184,8 +190,8 @@ class FileResult:
     note: str = ""
 
     def describe(self) -> str:
-        if self.status == "skipped":
-            return f"{self.source_file}: skipped, {self.note}"
+        if self.status in ("skipped", "quarantined"):
+            return f"{self.source_file}: {self.status}, {self.note}"
         parts = [f"{self.rows_read:,} rows", f"{self.rows_loaded:,} loaded"]
         if self.rows_rejected:
             parts.append(f"{self.rows_rejected:,} rejected")
@@ -217,6 +223,10 @@ class IngestReport:
         return sum(1 for f in self.files if f.status == "skipped")
 
     @property
+    def files_quarantined(self) -> int:
+        return sum(1 for f in self.files if f.status == "quarantined")
+
+    @property
     def events_loaded(self) -> int:
         return self._sum("rows_loaded", "events")
 
@@ -246,7 +256,8 @@ class IngestReport:
         """Flat numbers for Dagster asset metadata / the run report."""
         return {
             "files_seen": len(self.files), "files_loaded": self.files_loaded,
-            "files_skipped": self.files_skipped, "files_ignored": len(self.ignored),
+            "files_skipped": self.files_skipped, "files_quarantined": self.files_quarantined,
+            "files_ignored": len(self.ignored),
             "rows_read": self.rows_read, "events_loaded": self.events_loaded,
             "customers_loaded": self.customers_loaded, "rows_rejected": self.quarantined,
             "rows_flagged": self.flagged, "rows_unchanged": self.unchanged,
@@ -255,14 +266,16 @@ class IngestReport:
 
     def describe(self) -> str:
         lines = [f"ingest: {len(self.files)} file(s): {self.files_loaded} loaded, "
-                 f"{self.files_skipped} skipped (already ingested) in {self.seconds:.1f}s"]
+                 f"{self.files_skipped} skipped (already ingested)"
+                 + (f", {self.files_quarantined} quarantined" if self.files_quarantined else "")
+                 + f" in {self.seconds:.1f}s"]
         for kind in ("events", "customers"):
             if any(f.kind == kind and f.status == "loaded" for f in self.files):
                 lines.append(
                     f"  {kind}: {self._sum('rows_read', kind):,} rows read, {self._sum('rows_loaded', kind):,} loaded, "
                     f"{self._sum('rows_rejected', kind):,} rejected, {self._sum('rows_flagged', kind):,} flagged, "
                     f"{self._sum('rows_unchanged', kind):,} already stored")
-        if self.quarantined or self.flagged:
+        if self.quarantined or self.flagged or self.files_quarantined:
             lines.append("  see: SELECT kind, severity, field, reason, count(*) FROM quarantine GROUP BY ALL")
         if self.ignored:
             lines.append(f"  ignored {len(self.ignored)} file(s) with other suffixes, e.g. {self.ignored[0]}")
@@ -278,6 +291,7 @@ class IngestSettings:
     """The ``[ingest]`` config section plus the value model facts ingest needs."""
 
     future_tolerance_hours: float = 24.0
+    earliest_timestamp: datetime = DEFAULT_EARLIEST
     batch_rows: int = DEFAULT_BATCH_ROWS
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT
     readers: int = 2
@@ -292,6 +306,7 @@ class IngestSettings:
         memory_limit = section.get("memory_limit", DEFAULT_MEMORY_LIMIT)
         return cls(
             future_tolerance_hours=float(section.get("future_tolerance_hours", 24)),
+            earliest_timestamp=_earliest(section.get("earliest_timestamp", DEFAULT_EARLIEST)),
             batch_rows=max(1, int(section.get("batch_rows", DEFAULT_BATCH_ROWS))),
             readers=max(1, int(section.get("readers", 0)) or min(MAX_READERS, os.cpu_count() or 1)),
             memory_limit=str(memory_limit) if memory_limit else None,
@@ -299,6 +314,22 @@ class IngestSettings:
             value_model_version=model.version,
             default_currency=model.currency,
         )
+
+
+def _earliest(value: object) -> datetime:
+    """``ingest.earliest_timestamp`` (an ISO 8601 date or timestamp) as a naive UTC datetime."""
+    try:
+        parsed = value if isinstance(value, date) else datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"ingest.earliest_timestamp: {str(value)!r} is not an ISO 8601 date or timestamp "
+                          f"(e.g. \"1990-01-01\")") from None
+    if not isinstance(parsed, datetime):
+        return datetime.combine(parsed, datetime.min.time())
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _floor_text(floor: datetime) -> str:
+    return floor.date().isoformat() if floor == datetime.combine(floor.date(), datetime.min.time()) else floor.isoformat()
 
 
 # --------------------------------------------------------------------------------------
@@ -434,7 +465,7 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     """
     with path.open("rb") as fh:
         raw = fh.readline(1 << 20)
-    text = raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    text = re.split("[\r\n]", raw.decode("utf-8-sig", errors="replace"), maxsplit=1)[0]  # CR-only files too
     counts = {d: text.count(d) for d in CSV_DELIMITERS}
     delim = max(CSV_DELIMITERS, key=lambda d: counts[d])
     delim = delim if counts[delim] else ","
@@ -487,8 +518,6 @@ def inspect_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str
             described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(str(path))})").fetchall()
             found = [(str(r[0]), str(r[1])) for r in described]
         elif fmt == "csv":
-            if path.stat().st_size == 0:
-                raise IngestError(f"{name}: empty file (no header line)", source_file=name)
             found = [(n, "VARCHAR") for n in csv_header(path)[1]]
         else:
             with path.open("rb") as fh:
@@ -504,18 +533,20 @@ def inspect_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str
             found = [(str(k[0]), "VARCHAR") for k in sorted(keys)]
     except IngestError:
         raise
+    except csv.Error as exc:
+        raise IngestError(f"{name}: cannot read the CSV header: {exc}", source_file=name) from exc
     except duckdb.Error as exc:
         raise IngestError(f"{name}: cannot read as {fmt}: {_first_line(exc)}", source_file=name) from exc
     columns: dict[str, tuple[str, str]] = {}
     for original, duck_type in found:
         key = original.strip().lower()
         if key in columns and fmt != "ndjson":
-            raise IngestError(f"{name}: column {key!r} appears twice (columns found: "
-                              f"{', '.join(o for o, _ in found)})", source_file=name)
+            raise IngestError(f"{name}: column {printable(key)!r} appears twice (columns found: "
+                              f"{printable(', '.join(o for o, _ in found))})", source_file=name)
         columns.setdefault(key, (original, duck_type))
     kind = classify(columns, sparse=fmt == "ndjson")
     if kind is None:
-        shown = ", ".join(o for o, _ in found[:30]) or "(none)"
+        shown = printable(", ".join(o for o, _ in found[:30])) or "(none)"
         raise IngestError(
             f"{name}: not recognised as events (needs {', '.join(sorted(EVENT_SIGNATURE))}) or customers "
             f"(needs {', '.join(sorted(CUSTOMER_SIGNATURE))}); columns found: {shown}", source_file=name)
@@ -666,6 +697,16 @@ def _id_reason(t: Mapping[str, str]) -> str:
     return f"'customer id ' || {_quote_value(t['customer_id'])} || ' ' || {id_problem_sql(t['customer_id'])}"
 
 
+def _ts_literal(value: datetime) -> str:
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+
+
+def _too_early_reason(column: str, settings: IngestSettings) -> str:
+    """SQL for the reason of a timestamp before ``ingest.earliest_timestamp`` (e.g. 0001-01-01, 1677)."""
+    floor = _floor_text(settings.earliest_timestamp)
+    return f"'{column} ' || strftime(_p_ts, '%Y-%m-%dT%H:%M:%SZ') || ' is before {floor} (ingest.earliest_timestamp)'"
+
+
 ROW_REASONS = {
     "row:invalid_json": "'row is not valid JSON'",
     "row:not_object": "'row is not a JSON object'",
@@ -692,6 +733,7 @@ def event_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSe
         ("occurred_at:missing", f"{t['occurred_at']} IS NULL AND _p_ts IS NULL"),
         ("event_type:missing", f"{t['event_type']} IS NULL"),
         ("occurred_at:unparseable", "_p_ts IS NULL OR NOT isfinite(_p_ts)"),
+        ("occurred_at:too_early", f"_p_ts < {_ts_literal(settings.earliest_timestamp)}"),
         ("occurred_at:future", "_p_ts > $cutoff"),
         ("quantity:not_integer", f"{t['quantity']} IS NOT NULL AND _p_qty IS NULL"),
         ("quantity:negative", "_p_qty < 0"),
@@ -713,6 +755,7 @@ def event_stage_sql(shape: FileShape, path: Path, table: str, settings: IngestSe
         "occurred_at:missing": "'missing required field occurred_at'",
         "event_type:missing": "'missing required field event_type'",
         "occurred_at:unparseable": f"'unparseable timestamp ' || {_quote_value(t['occurred_at'])} || ' in occurred_at (expected ISO 8601, e.g. 2026-11-16T09:30:00Z)'",
+        "occurred_at:too_early": _too_early_reason("occurred_at", settings),
         "occurred_at:future": f"'occurred_at ' || strftime(_p_ts, '%Y-%m-%dT%H:%M:%SZ') || ' is more than {tol} h in the future (ingest.future_tolerance_hours)'",
         "quantity:not_integer": f"'quantity ' || {_quote_value(t['quantity'])} || ' is not a whole number'",
         "quantity:negative": "'negative quantity ' || CAST(_p_qty AS VARCHAR) || ' (must be >= 0)'",
@@ -762,14 +805,17 @@ def customer_stage_sql(shape: FileShape, path: Path, table: str, settings: Inges
         _id_check(t),
         ("signed_up_at:missing", f"{t['signed_up_at']} IS NULL AND _p_ts IS NULL"),
         ("signed_up_at:unparseable", "_p_ts IS NULL OR NOT isfinite(_p_ts)"),
+        ("signed_up_at:too_early", f"_p_ts < {_ts_literal(settings.earliest_timestamp)}"),
         ("signed_up_at:future", "_p_ts > $cutoff"),
         ("locale:missing", f"{t['locale']} IS NULL"),
         ("locale:invalid", f"NOT regexp_full_match({t['locale']}, '[A-Za-z]{{2,3}}([_-][A-Za-z0-9]{{2,8}})*')"),
         ("email:missing", f"{t['email']} IS NULL"),
         ("email:invalid", f"NOT regexp_full_match({t['email']}, {sql_str(email_re)})"),
-        ("timezone:missing", f"{t['timezone']} IS NULL"),
+        # A column the file does not have is no claim about the value: a stored one is kept
+        # (see _flush_customers), a new customer gets the default without a flag.
+        ("timezone:missing", f"{t['timezone']} IS NULL AND {str(shape.has('timezone')).lower()}"),
         ("timezone:unknown", "NOT _p_tz_ok"),
-        ("plan:missing", f"{t['plan']} IS NULL"),
+        ("plan:missing", f"{t['plan']} IS NULL AND {str(shape.has('plan')).lower()}"),
         ("hourly_rate:not_number", f"{t['hourly_rate']} IS NOT NULL AND _p_rate IS NULL"),
         ("hourly_rate:negative", "_p_rate < 0"),
         ("currency:invalid", "_p_cur IS NOT NULL AND NOT regexp_full_match(_p_cur, '[A-Z]{3}')"),
@@ -784,6 +830,7 @@ def customer_stage_sql(shape: FileShape, path: Path, table: str, settings: Inges
         "customer_id:invalid": _id_reason(t),
         "signed_up_at:missing": "'missing required field signed_up_at'",
         "signed_up_at:unparseable": f"'unparseable timestamp ' || {_quote_value(t['signed_up_at'])} || ' in signed_up_at (expected ISO 8601)'",
+        "signed_up_at:too_early": _too_early_reason("signed_up_at", settings),
         "signed_up_at:future": f"'signed_up_at ' || strftime(_p_ts, '%Y-%m-%dT%H:%M:%SZ') || ' is more than {tol} h in the future'",
         "locale:missing": "'missing required field locale'",
         "locale:invalid": f"'locale ' || {_quote_value(t['locale'])} || ' is not a language tag like en or pt-BR'",
@@ -884,11 +931,20 @@ def _stage_rejects(con: duckdb.DuckDBPyConnection, shape: FileShape, table: str)
     except duckdb.CatalogException:  # the reader creates the table only when it rejects a line
         return
     header = 1 if shape.fmt == "csv" else 0
+    # A ragged CSV line gets one reject per surplus / missing field; its reason names the counts
+    # once: the most fields found (too many) or the fewest (missing).
+    counts, is_ragged = "NULL", "false"
+    if shape.fmt == "csv":
+        found = "TRY_CAST(regexp_extract(error_message, 'Found: (\\d+)', 1) AS BIGINT)"
+        counts = (f"'expected {len(shape.columns)} fields, found ' "
+                  f"|| coalesce(max({found}) FILTER (WHERE error_type = 'TOO MANY COLUMNS'), "
+                  f"min({found}) FILTER (WHERE error_type = 'MISSING COLUMNS'))")
+        is_ragged = "error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS')"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _vm_ingest_rejected AS
         SELECT CAST(line AS BIGINT) - {header} AS r, row_number() OVER (ORDER BY line) AS i,
                any_value(csv_line) AS csv_line,
-               string_agg(DISTINCT error_message, '; ') AS message
+               concat_ws('; ', {counts}, string_agg(DISTINCT error_message, '; ') FILTER (WHERE NOT ({is_ragged}))) AS message
         FROM {_REJECTS} GROUP BY line""")
     n = con.execute("SELECT count(*) FROM _vm_ingest_rejected").fetchone()[0]
     if not n:
@@ -1066,20 +1122,32 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
         FROM _vm_ingest_cust c JOIN _vm_ingest_cust w
           ON w.file_idx = c.file_idx AND w.customer_id = c.customer_id AND w.from_end = 1
         WHERE c.from_end > 1""")
+    # An update must not erase a stored email: that row is rejected as a whole.
+    con.execute(f"""
+        INSERT INTO {_FATE}
+        SELECT w.file_idx, w.rn, 'blanked',
+               'email is empty but customer ' || {_quote_value('w.customer_id')}
+                   || ' has a stored email: update not applied', w.raw
+        FROM _vm_ingest_cust w JOIN customers k USING (customer_id)
+        WHERE w.from_end = 1 AND w.email = '' AND k.email <> ''""")
     counts: dict[int, dict[str, int]] = {}
     for file_idx, staged in enumerate(batch.files):
+        # Columns the file does not have keep their stored values (new customers get the defaults).
+        present = [c for c in _CUSTOMER_CONTENT if staged.shape.has(c)]
+        winners = (f"file_idx = {file_idx} AND from_end = 1 AND rn NOT IN "
+                   f"(SELECT rn FROM {_FATE} WHERE file_idx = {file_idx} AND fate = 'blanked')")
         new, changed, same = con.execute(f"""
             SELECT count(*) FILTER (WHERE k.customer_id IS NULL),
-                   count(*) FILTER (WHERE k.customer_id IS NOT NULL AND NOT {_same('w', 'k', _CUSTOMER_CONTENT)}),
-                   count(*) FILTER (WHERE k.customer_id IS NOT NULL AND {_same('w', 'k', _CUSTOMER_CONTENT)})
-            FROM _vm_ingest_cust w LEFT JOIN customers k USING (customer_id)
-            WHERE w.file_idx = {file_idx} AND w.from_end = 1""").fetchone()
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _CUSTOMER_CONTENT)
-        differs = " OR ".join(f"customers.{c} IS DISTINCT FROM excluded.{c}" for c in _CUSTOMER_CONTENT)
+                   count(*) FILTER (WHERE k.customer_id IS NOT NULL AND NOT {_same('w', 'k', present)}),
+                   count(*) FILTER (WHERE k.customer_id IS NOT NULL AND {_same('w', 'k', present)})
+            FROM (SELECT * FROM _vm_ingest_cust WHERE {winners}) w LEFT JOIN customers k USING (customer_id)
+            """).fetchone()
+        updates = ", ".join(f"{c} = excluded.{c}" for c in present)
+        differs = " OR ".join(f"customers.{c} IS DISTINCT FROM excluded.{c}" for c in present)
         con.execute(f"""
             INSERT INTO customers (customer_id, {content}, source_file, updated_at)
             SELECT customer_id, {content}, $source, $now FROM _vm_ingest_cust
-            WHERE file_idx = {file_idx} AND from_end = 1 ORDER BY rn
+            WHERE {winners} ORDER BY rn
             ON CONFLICT (customer_id) DO UPDATE SET {updates}, source_file = excluded.source_file,
                 updated_at = excluded.updated_at
             WHERE {differs}""", {"source": staged.source.name, "now": now})
@@ -1091,13 +1159,14 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
               FROM {_STAGE} s WHERE code IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM {_FATE} x WHERE x.file_idx = s.file_idx AND x.rn = s.rn)
               UNION ALL
-              SELECT file_idx, rn, 'customer_id', reason, 'rejected', raw FROM {_FATE} WHERE fate = 'conflict') q
+              SELECT file_idx, rn, CASE fate WHEN 'blanked' THEN 'email' ELSE 'customer_id' END, reason, 'rejected', raw
+              FROM {_FATE} WHERE fate IN ('conflict', 'blanked')) q
         JOIN {_FILES} f USING (file_idx)
         ORDER BY q.file_idx, q.rn""", {"now": now})
     for file_idx, rejected, flagged in con.execute(f"""
             SELECT s.file_idx,
                    count(*) FILTER (WHERE (s.code IS NOT NULL AND {_severity_sql('s.code', 'customers')} = 'rejected')
-                                          OR x.fate = 'conflict'),
+                                          OR x.fate IN ('conflict', 'blanked')),
                    count(*) FILTER (WHERE s.code IS NOT NULL AND {_severity_sql('s.code', 'customers')} = 'flagged'
                                           AND x.fate IS NULL)
             FROM {_STAGE} s LEFT JOIN {_FATE} x USING (file_idx, rn) GROUP BY ALL""").fetchall():
@@ -1237,6 +1306,9 @@ class _Readers:
         cursor = self._idle.get()
         try:
             path = local()
+            if _is_empty(path):
+                return FileResult(source.name, "quarantined", fmt=source.fmt, note=EMPTY_FILE,
+                                  seconds=time.perf_counter() - started)
             sha = sha256_file(path)
             previous = _already_ingested(cursor, sha)
             if previous:
@@ -1326,7 +1398,9 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Sequence[str], config: C
                 if source.local_path is None:
                     scratch(index, source).unlink(missing_ok=True)
             read_next()
-            if isinstance(item, FileResult):  # bytes ingested by an earlier run
+            if isinstance(item, FileResult):  # bytes ingested by an earlier run, or an empty file
+                if item.status == "quarantined":
+                    _quarantine_file(con, item, now)
                 results.append(item)
                 _say(progress, item.describe())
                 continue
@@ -1346,6 +1420,22 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Sequence[str], config: C
                 results += _flush(con, batch, now, progress)
         results += _flush(con, batch, now, progress)
     return report()
+
+
+def _is_empty(path: Path) -> bool:
+    """No header and no rows: 0 bytes, or nothing but blank lines (and a byte order mark)."""
+    if path.stat().st_size > _EMPTY_PROBE_BYTES:
+        return False
+    return not path.read_bytes().removeprefix(codecs.BOM_UTF8).strip()
+
+
+def _quarantine_file(con: duckdb.DuckDBPyConnection, result: FileResult, now: datetime) -> None:
+    """One whole-file quarantine row (``row_number`` NULL, kind 'file'), written once per file name."""
+    con.execute("""
+        INSERT INTO quarantine (source_file, row_number, kind, field, reason, severity, raw, ingested_at)
+        SELECT $source, NULL, 'file', NULL, $reason, 'rejected', NULL, $now
+        WHERE NOT EXISTS (SELECT 1 FROM quarantine WHERE source_file = $source AND kind = 'file' AND reason = $reason)""",
+                {"source": result.source_file, "reason": result.note, "now": now})
 
 
 def _already_ingested(con: duckdb.DuckDBPyConnection, sha: str) -> str | None:
