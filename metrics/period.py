@@ -155,6 +155,30 @@ def _streak_sql(chunks: list[str]) -> str:
     )
 
 
+# Streak masks of up to this many weeks are built without looking for the first inactive week.
+_STREAK_WEEKS_UNCHECKED = 256
+
+
+def _streak_mask_weeks(con: duckdb.DuckDBPyConnection, last_week: int, end: str) -> int:
+    """The highest week (counted back from the period's last, 0) the streak bit masks must hold.
+
+    No customer's streak reaches past a week in which nobody did anything, so the masks end at
+    the first such week after week 0, however old the oldest event is (one event dated
+    0001-01-01 otherwise meant ~1,650 64-bit chunks per customer, and a quadratic streak
+    expression).  Histories up to _STREAK_WEEKS_UNCHECKED weeks skip that search (one scan).
+    """
+    first_ts = con.execute(f"SELECT min(occurred_at) FROM events WHERE occurred_at < {end}").fetchone()[0]
+    oldest = last_week - week_index(first_ts.date()) if first_ts is not None else 0
+    if oldest < _STREAK_WEEKS_UNCHECKED:
+        return max(oldest, 0)
+    active = {r[0] for r in con.execute(
+        f"SELECT DISTINCT {last_week} - {week_sql('occurred_at')} FROM events WHERE occurred_at < {end}").fetchall()}
+    quiet = 1
+    while quiet in active:
+        quiet += 1
+    return quiet
+
+
 def _cents_sql(m4: str) -> str:
     """Non-negative integer 1/10,000 units -> DECIMAL(18,2), half up."""
     return f"CAST(CAST((CAST({m4} AS HUGEINT) + 50) // 100 AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(3, 2)) AS DECIMAL(18, 2))"
@@ -276,9 +300,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
     lap("customers")
 
     # -- 1. history: every event before the period, per customer --------------------------------
-    first_ts = con.execute(f"SELECT min(occurred_at) FROM events WHERE occurred_at < {S}").fetchone()[0]
-    max_rw = last_week - week_index(first_ts.date()) if first_ts is not None else 0
-    week_chunks = max(1, max_rw // 64 + 1)
+    week_chunks = _streak_mask_weeks(con, last_week, E) // 64 + 1
     week_masks = ", ".join(f"bit_or({mask_bit_sql('rw', 64 * j)}) AS w{j}" for j in range(week_chunks))
     type_masks = ", ".join(f"bit_or({mask_bit_sql('idx', 64 * j)}) AS tb{j}" for j in range(type_chunks))
     # The previous period: inline FILTERs when it is a large share of the history (yearly),
