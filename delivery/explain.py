@@ -14,6 +14,7 @@ from delivery.addresses import AddressRules
 from delivery.eligibility import REASONS
 from valuemail.config import Config
 from valuemail.periods import Period
+from valuemail.text import printable
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -66,15 +67,16 @@ def explain(con: duckdb.DuckDBPyConnection, config: Config, customer_id: str, pe
 
 
 def _fmt(value: Any) -> str:
+    """A value for the terminal: control characters from data (ESC, BEL, CR/LF) shown escaped."""
     if value is None:
         return "—"
     if hasattr(value, "isoformat"):
         return value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "hour") else value.isoformat()
-    return str(value)
+    return printable(value)
 
 
 def format_explanation(info: dict[str, Any]) -> str:
-    lines = [f"customer {info['customer_id']} — {info['campaign']} e-mail for the period starting {info['period']}", ""]
+    lines = [f"customer {_fmt(info['customer_id'])} — {info['campaign']} e-mail for the period starting {info['period']}", ""]
 
     def section(title: str, data: dict | None, empty: str) -> None:
         lines.append(title)
@@ -98,7 +100,7 @@ def format_explanation(info: dict[str, Any]) -> str:
     section("preferences (preference store, now)", info.get("preferences"), "store not consulted")
     section("address rules", info.get("address_rules"), "—")
     if decision:
-        lines.append(f"decision    {decision['reason'].upper()}  — {decision.get('detail')}")
+        lines.append(f"decision    {_fmt(decision['reason'].upper())}  — {_fmt(decision.get('detail'))}")
         lines.append(f"            decided {_fmt(decision.get('decided_at'))} UTC; precedence #{info['precedence'].index(decision['reason']) + 1} "
                      f"of {len(info['precedence'])} ({' > '.join(info['precedence'])})"
                      if decision["reason"] in info["precedence"] else "")
@@ -109,8 +111,8 @@ def format_explanation(info: dict[str, Any]) -> str:
     lines.append("engagement events")
     if info.get("events"):
         for ev in info["events"]:
-            extra = " ".join(str(x) for x in (ev.get("bounce_type"), ev.get("detail")) if x)
-            lines.append(f"    {_fmt(ev['occurred_at'])}  {ev['event_type']}  {extra}".rstrip())
+            extra = " ".join(_fmt(x) for x in (ev.get("bounce_type"), ev.get("detail")) if x)
+            lines.append(f"    {_fmt(ev['occurred_at'])}  {_fmt(ev['event_type'])}  {extra}".rstrip())
     else:
         lines.append("    none recorded")
     return "\n".join(lines)

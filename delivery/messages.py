@@ -39,6 +39,7 @@ from delivery.mime import InlineImage, OutgoingEmail, build_raw
 from delivery.outbox import message_ref
 from valuemail.config import Config
 from valuemail.periods import Period
+from valuemail.text import one_line
 
 
 class ContentError(Exception):
@@ -145,7 +146,9 @@ class MessageSource:
                 p,
             ).fetchall():
                 images.setdefault(cid, []).append((content_id, path, kind))
-        return {r[0]: Rendered(*r, images=tuple(images.get(r[0], ()))) for r in rows}
+        # A TAB or another control character in a stored name would make the To header invalid (a
+        # permanent failure); the display name is the name on one line instead.
+        return {r[0]: Rendered(r[0], one_line(r[1]), *r[2:], images=tuple(images.get(r[0], ()))) for r in rows}
 
     def build(self, rendered: Rendered | None, customer_id: str, to_address: str, message_id: str) -> bytes:
         """The message bytes (raises :class:`ContentError` when there is nothing to send)."""

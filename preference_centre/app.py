@@ -45,6 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valuemail.config import Config
+from valuemail.text import printable
 
 from preference_centre.i18n import NATIVE_NAMES, SUPPORTED, Translator, negotiate, normalize, parse_accept_language
 from preference_centre.settings import Settings
@@ -138,8 +139,8 @@ class AccessLog:
             access_log.info(
                 '%s "%s %s" %d %.1fms',
                 client[0],
-                scope["method"],
-                redact(scope.get("path", "")),
+                printable(scope["method"]),
+                printable(redact(scope.get("path", ""))),
                 status[0],
                 (time.perf_counter() - started) * 1000,
             )
@@ -431,7 +432,8 @@ class PreferenceCentre:
         return self.error(request, exc.status_code, kind, headers=exc.headers)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
-        log.exception("error while handling %s %s", request.method, redact(request.url.path), exc_info=exc)
+        log.exception("error while handling %s %s", printable(request.method), printable(redact(request.url.path)),
+                      exc_info=exc)
         return self.error(request, 500, "server")
 
 

@@ -55,6 +55,7 @@ from valuemail.config import Config, ConfigError
 from valuemail.ids import file_stem
 from valuemail.periods import Period
 from valuemail.progress import Progress
+from valuemail.text import one_line
 from valuemail.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -622,5 +623,5 @@ def mime_for(config: Config, email: RenderedEmail, to_name: str, to_address: str
                             reply_to=str(sender.get("reply_to") or "") or None,
                             list_id=str(sender.get("list_id") or "") or None)
     parts = [InlinePart(img.cid, images[img.cid], f"{img.kind}.png") for img in email.images if img.cid in images]
-    return skeleton.render(to_name=to_name, to_address=to_address, subject=email.subject, text=email.text,
+    return skeleton.render(to_name=one_line(to_name), to_address=to_address, subject=email.subject, text=email.text,
                            html=email.html, images=parts, list_unsubscribe=unsubscribe_url)
