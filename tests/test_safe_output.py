@@ -69,3 +69,16 @@ def test_the_access_log_escapes_control_characters_in_the_path(tmp_path, caplog)
     lines = [r.getMessage() for r in caplog.records if r.name == "preference_centre.access"]
     assert lines and all(_raw_controls(line) == [] and "\n" not in line for line in lines), lines
     assert any("/static/\\x1b[31mred\\x07\\r\\n127.0.0.1" in line for line in lines), lines
+
+
+def test_preview_builds_the_message_of_a_name_with_a_tab(config, tmp_path):
+    from tests.test_email_stage import WEEK, make_warehouse
+    from valuemail.warehouse import connect
+
+    with connect(config.warehouse_path) as con:
+        make_warehouse(con)
+        con.execute("UPDATE customers SET name = 'Agnes\tKovács' WHERE customer_id = 'c-agnes'")
+    result = CliRunner().invoke(main, ["--home", str(config.home), "preview", "c-agnes", "--period", WEEK.key,
+                                       "--out", str(tmp_path / "out"), "--no-screenshot"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert b"\t" not in (tmp_path / "out" / "c-agnes.eml").read_bytes().split(b"\r\n\r\n", 1)[0]
