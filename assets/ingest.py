@@ -21,7 +21,7 @@ from valuemail.ingest import ingest_paths
 def ingested_files(context: dg.AssetExecutionContext, valuemail: ValuemailResource):
     """Load new files from the landing folder (and ``paths.landing_s3``) into the warehouse.
 
-    Files already ingested (same bytes) are skipped; bad rows go to ``quarantine``.
+    Files already ingested (same bytes) are skipped; bad rows and empty files go to ``quarantine``.
     """
     config = valuemail.load()
     sources = [str(config.landing_dir)]
@@ -41,5 +41,6 @@ def ingested_files(context: dg.AssetExecutionContext, valuemail: ValuemailResour
         "dagster/row_count": counts["customers"], "customers_loaded_this_run": report.customers_loaded,
     })
     yield dg.MaterializeResult(asset_key="quarantine", metadata={
-        "dagster/row_count": counts["quarantine"], "quarantined_this_run": report.quarantined, "by_reason": reasons,
+        "dagster/row_count": counts["quarantine"], "quarantined_this_run": report.quarantined,
+        "files_quarantined_this_run": report.files_quarantined, "by_reason": reasons,
     })

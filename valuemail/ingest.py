@@ -42,7 +42,9 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
    ``ingest.batch_rows`` rows) so the stored ids are scanned once per batch, not once
    per file.  Customers are upserted one file at a time (the later file wins).
 
-Failure semantics: an unreadable, corrupt or unrecognised file stops the run with an
+Failure semantics: an empty file (0 bytes, or nothing but blank lines) is quarantined as a
+file (one ``quarantine`` row, ``kind = 'file'``, ``row_number`` NULL, written once per file
+name) and reported; the run goes on.  An unreadable, corrupt or unrecognised file stops the run with an
 :class:`IngestError` naming it.  Nothing from that file is committed; every file before
 it (including the files already staged in the same batch) is committed first, so
 re-running after fixing or removing the file continues where it stopped.
@@ -51,7 +53,8 @@ re-running after fixing or removing the file continues where it stopped.
 Event contract (see DESIGN.md): ``event_id`` optional — otherwise the md5 of the
 canonical (parsed, UTC) content, so the same event re-ingested from any file or format
 gets the same id; identical rows without ids are therefore one event.  ``occurred_at``
-ISO 8601, naive means UTC, offsets converted to UTC.  ``quantity`` whole number ≥ 0,
+ISO 8601, naive means UTC, offsets converted to UTC, not before ``ingest.earliest_timestamp``
+(default 1990-01-01; ``signed_up_at`` too).  ``quantity`` whole number ≥ 0,
 default 1.  ``duration_saved_s``/``amount_saved`` optional ≥ 0, ``amount_saved`` needs a
 3-letter ``currency``.  ``properties`` optional JSON.  Unknown event types are kept with
 ``known_type = false`` and flagged.  ``customer_id`` (events and customers) must be a valid
@@ -67,7 +70,10 @@ eligibility can say ``invalid_email``; an unknown or missing timezone becomes UT
 missing plan ``unknown``, an invalid ``hourly_rate`` or ``currency`` NULL, an
 ``hourly_rate`` without currency the value model's currency — each flagged.  Within a
 file the last row of a ``customer_id`` wins (earlier rows with other content are
-rejected); a later file updates the stored row (upsert; unchanged rows are not touched).
+rejected); a later file updates the stored row (upsert; unchanged rows are not touched).  A
+column the file does not have keeps its stored value (a new customer gets the default, not
+flagged), and an update with an empty email for a customer whose stored email is not empty
+is rejected as a whole.
 
 Cost (measured on this project's 2-core machine, see ``bench/stage_ingest.py``): about
 1.6–2 CPU-µs per Parquet event and 2.2–2.7 per CSV event, of which ~1 µs is DuckDB

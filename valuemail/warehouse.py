@@ -61,7 +61,7 @@ SCHEMA: list[str] = [
     CREATE TABLE IF NOT EXISTS quarantine (
         source_file VARCHAR   NOT NULL,
         row_number  BIGINT,                   -- 1-based data row (header not counted); NULL: whole file
-        kind        VARCHAR   NOT NULL,       -- events | customers
+        kind        VARCHAR   NOT NULL,       -- events | customers | file (an empty file)
         field       VARCHAR,
         reason      VARCHAR   NOT NULL,
         severity    VARCHAR   NOT NULL,       -- rejected | flagged
