@@ -44,8 +44,8 @@ How a run works — set-based DuckDB SQL throughout, no Python loop over rows:
 
 Failure semantics: an empty file (0 bytes, or nothing but blank lines) is quarantined as a
 file (one ``quarantine`` row, ``kind = 'file'``, ``row_number`` NULL, written once per file
-name) and reported; the run goes on.  An unreadable, corrupt or unrecognised file stops the run with an
-:class:`IngestError` naming it.  Nothing from that file is committed; every file before
+name) and reported; the run goes on.  An unreadable, corrupt or unrecognised file stops the
+run with an :class:`IngestError` naming it.  Nothing from that file is committed; every file before
 it (including the files already staged in the same batch) is committed first, so
 re-running after fixing or removing the file continues where it stopped.
 ``ingest_paths`` manages its own transactions: call it outside an open transaction.
@@ -1133,7 +1133,9 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
         INSERT INTO {_FATE}
         SELECT w.file_idx, w.rn, 'blanked',
                'email is empty but customer ' || {_quote_value('w.customer_id')}
-                   || ' has a stored email: update not applied', w.raw
+                   || ' has a stored email: update not applied',
+               coalesce(w.raw, CAST(to_json(struct_pack(customer_id := w.customer_id,
+                   {", ".join(f"{x} := w.{x}" for x in _CUSTOMER_CONTENT)})) AS VARCHAR))
         FROM _vm_ingest_cust w JOIN customers k USING (customer_id)
         WHERE w.from_end = 1 AND w.email = '' AND k.email <> ''""")
     counts: dict[int, dict[str, int]] = {}
