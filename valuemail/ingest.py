@@ -1107,6 +1107,12 @@ def _flush_events(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime) 
     return counts
 
 
+def _customer_raw(alias: str) -> str:
+    """SQL for a staged customer row as JSON: the input row when kept, else the parsed values."""
+    fields = ", ".join(f"{x} := {alias}.{x}" for x in _CUSTOMER_CONTENT)
+    return f"coalesce({alias}.raw, CAST(to_json(struct_pack(customer_id := {alias}.customer_id, {fields})) AS VARCHAR))"
+
+
 def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetime) -> dict[int, dict[str, int]]:
     """Upsert the staged customers (one file); within a file the last row of an id wins."""
     _register_files(con, batch)
@@ -1123,8 +1129,7 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
                CASE WHEN {_same('c', 'w', _CUSTOMER_CONTENT)} THEN 'unchanged' ELSE 'conflict' END AS fate,
                'customer_id ' || {_quote_value('c.customer_id')} || ' appears again at row ' || c.winner_rn
                    || ' of this file; the later row wins' AS reason,
-               coalesce(c.raw, CAST(to_json(struct_pack(customer_id := c.customer_id,
-                   {", ".join(f"{x} := c.{x}" for x in _CUSTOMER_CONTENT)})) AS VARCHAR)) AS raw
+               {_customer_raw('c')} AS raw
         FROM _vm_ingest_cust c JOIN _vm_ingest_cust w
           ON w.file_idx = c.file_idx AND w.customer_id = c.customer_id AND w.from_end = 1
         WHERE c.from_end > 1""")
@@ -1134,8 +1139,7 @@ def _flush_customers(con: duckdb.DuckDBPyConnection, batch: _Batch, now: datetim
         SELECT w.file_idx, w.rn, 'blanked',
                'email is empty but customer ' || {_quote_value('w.customer_id')}
                    || ' has a stored email: update not applied',
-               coalesce(w.raw, CAST(to_json(struct_pack(customer_id := w.customer_id,
-                   {", ".join(f"{x} := w.{x}" for x in _CUSTOMER_CONTENT)})) AS VARCHAR))
+               {_customer_raw('w')}
         FROM _vm_ingest_cust w JOIN customers k USING (customer_id)
         WHERE w.from_end = 1 AND w.email = '' AND k.email <> ''""")
     counts: dict[int, dict[str, int]] = {}
