@@ -82,3 +82,11 @@ def test_preview_builds_the_message_of_a_name_with_a_tab(config, tmp_path):
                                        "--out", str(tmp_path / "out"), "--no-screenshot"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert b"\t" not in (tmp_path / "out" / "c-agnes.eml").read_bytes().split(b"\r\n\r\n", 1)[0]
+
+
+def test_ingest_errors_name_a_file_with_control_characters_escaped(tmp_path):
+    odd = tmp_path / "orders\x07\r.csv"
+    odd.write_text("order_id,amount\no1,5\n")
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "ingest", str(odd)])
+    assert result.exit_code != 0 and "orders\\x07\\r.csv" in result.output
+    assert _raw_controls(result.output) == [] and "Traceback" not in result.output

@@ -161,12 +161,13 @@ _FLOAT_TYPES = ("FLOAT", "DOUBLE")
 class IngestError(ValueError):
     """A file could not be ingested (unreadable, corrupt, unrecognised); the message names it.
 
-    ``partial`` holds the report of the files committed before the failure.
+    ``partial`` holds the report of the files committed before the failure.  The message is
+    printable: control characters from file names or headers are shown escaped (``\\x1b``).
     """
 
     def __init__(self, message: str, source_file: str | None = None,
                  partial: "IngestReport | None" = None) -> None:
-        super().__init__(message)
+        super().__init__(printable(message))
         self.source_file = source_file
         self.partial = partial
 
@@ -196,8 +197,9 @@ class FileResult:
     note: str = ""
 
     def describe(self) -> str:
+        name = printable(self.source_file)
         if self.status in ("skipped", "quarantined"):
-            return f"{self.source_file}: {self.status}, {self.note}"
+            return f"{name}: {self.status}, {printable(self.note)}"
         parts = [f"{self.rows_read:,} rows", f"{self.rows_loaded:,} loaded"]
         if self.rows_rejected:
             parts.append(f"{self.rows_rejected:,} rejected")
@@ -205,7 +207,7 @@ class FileResult:
             parts.append(f"{self.rows_flagged:,} flagged")
         if self.rows_unchanged:
             parts.append(f"{self.rows_unchanged:,} already stored")
-        return f"{self.source_file}: {self.kind} ({self.fmt}), " + ", ".join(parts) + f" [{self.seconds:.1f}s]"
+        return f"{name}: {self.kind} ({self.fmt}), " + ", ".join(parts) + f" [{self.seconds:.1f}s]"
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,7 @@ class IngestReport:
         if self.quarantined or self.flagged or self.files_quarantined:
             lines.append("  see: SELECT kind, severity, field, reason, count(*) FROM quarantine GROUP BY ALL")
         if self.ignored:
-            lines.append(f"  ignored {len(self.ignored)} file(s) with other suffixes, e.g. {self.ignored[0]}")
+            lines.append(f"  ignored {len(self.ignored)} file(s) with other suffixes, e.g. {printable(self.ignored[0])}")
         lines.extend("  " + f.describe() for f in self.files)
         return "\n".join(lines)
 
@@ -547,12 +549,12 @@ def inspect_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str
     for original, duck_type in found:
         key = original.strip().lower()
         if key in columns and fmt != "ndjson":
-            raise IngestError(f"{name}: column {printable(key)!r} appears twice (columns found: "
-                              f"{printable(', '.join(o for o, _ in found))})", source_file=name)
+            raise IngestError(f"{name}: column {key!r} appears twice (columns found: "
+                              f"{', '.join(o for o, _ in found)})", source_file=name)
         columns.setdefault(key, (original, duck_type))
     kind = classify(columns, sparse=fmt == "ndjson")
     if kind is None:
-        shown = printable(", ".join(o for o, _ in found[:30])) or "(none)"
+        shown = ", ".join(o for o, _ in found[:30]) or "(none)"
         raise IngestError(
             f"{name}: not recognised as events (needs {', '.join(sorted(EVENT_SIGNATURE))}) or customers "
             f"(needs {', '.join(sorted(CUSTOMER_SIGNATURE))}); columns found: {shown}", source_file=name)
@@ -1394,7 +1396,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Sequence[str], config: C
 
         def read_next() -> None:
             for index, source in itertools.islice(upcoming, 1):
-                _say(progress, f"reading {source.name} [{index}/{len(sources)}]")
+                _say(progress, f"reading {printable(source.name)} [{index}/{len(sources)}]")
                 in_flight.append((index, source, readers.submit(source, fetch(index, source))))
 
         for _ in range(readers.count):
