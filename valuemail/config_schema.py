@@ -15,10 +15,11 @@ validates and that no default here contradicts it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
@@ -37,6 +38,18 @@ Name = Annotated[str, Field(min_length=1)]
 Days = Annotated[int, Field(ge=0, le=3660)]
 
 
+def _iso_timestamp(value: str) -> str:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or timestamp such as '1990-01-01'") from None
+    return value
+
+
+IsoTimestamp = Annotated[str, AfterValidator(_iso_timestamp),
+                         Field(description="an ISO 8601 date or timestamp such as '1990-01-01'")]
+
+
 class Paths(Section):
     warehouse: Name
     landing: Name
@@ -48,6 +61,7 @@ class Paths(Section):
 
 class Ingest(Section):
     future_tolerance_hours: float = Field(ge=0, le=8760)  # at most a year: now + tolerance stays a date
+    earliest_timestamp: IsoTimestamp
     batch_rows: int = Field(ge=1)
     readers: int = Field(ge=0, le=64)
     memory_limit: Size

@@ -97,13 +97,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 
-from valuemail.config import Config, ConfigError
+from valuemail.config import Config
 from valuemail.ids import id_invalid_sql, id_problem_sql
 from valuemail.text import printable
 from valuemail.warehouse import transaction
@@ -325,14 +325,8 @@ class IngestSettings:
 
 
 def _earliest(value: object) -> datetime:
-    """``ingest.earliest_timestamp`` (an ISO 8601 date or timestamp) as a naive UTC datetime."""
-    try:
-        parsed = value if isinstance(value, date) else datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"ingest.earliest_timestamp: {str(value)!r} is not an ISO 8601 date or timestamp "
-                          f"(e.g. \"1990-01-01\")") from None
-    if not isinstance(parsed, datetime):
-        return datetime.combine(parsed, datetime.min.time())
+    """``ingest.earliest_timestamp`` (an ISO 8601 date or timestamp, checked at load) as naive UTC."""
+    parsed = datetime.fromisoformat(str(value))
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
