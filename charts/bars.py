@@ -31,7 +31,8 @@ class BarLabels:
     ``names`` are the long forms used in the alt text (default: ``categories``).
     The alt text is ``alt`` formatted with ``{title}``, ``{values}`` (each bar as ``alt_item``
     with ``{name}`` and ``{value}``, joined by ``alt_separator``), ``{top}`` (name(s) of the
-    highest bar) and ``{top_value}``; ``alt_empty`` (same fields) is used when every value is 0.
+    highest bar) and ``{top_value}``; ``alt_tie`` (same fields; default ``alt``) when several bars
+    share the top value; ``alt_empty`` (same fields) is used when every value is 0.
     ``empty`` is drawn across an all-zero chart ("A quiet week — see you next week").
     ``lang`` (BCP 47, e.g. ``"zh-CN"``) picks fonts and shaping rules.
     """
@@ -43,6 +44,7 @@ class BarLabels:
     alt_item: str = "{name} {value}"
     alt_separator: str = ", "
     alt_empty: str = "{title}: {values}."
+    alt_tie: str | None = None
     empty: str = ""
     lang: str | None = None
 
@@ -59,6 +61,7 @@ WEEK_EN = BarLabels(
     names=("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     title="Tasks per day",
     alt="{title}: {values}. Busiest day: {top} ({top_value}).",
+    alt_tie="{title}: {values}. Busiest days: {top} ({top_value} each).",
     alt_empty="{title}: no tasks this week.",
     empty="A quiet week",
     lang="en",
@@ -70,6 +73,7 @@ YEAR_EN = BarLabels(
            "October", "November", "December"),
     title="Tasks per month",
     alt="{title}: {values}. Best month: {top} ({top_value}).",
+    alt_tie="{title}: {values}. Best months: {top} ({top_value} each).",
     alt_empty="{title}: no tasks this year.",
     empty="A quiet year",
     lang="en",
@@ -297,7 +301,8 @@ def bar_alt(values: np.ndarray, labels: BarLabels, value_labels: Sequence[str]) 
         return theme.one_line(labels.alt_empty.format(title=labels.title, values=items, top="", top_value="0"))
     tops = [names[i] for i in np.flatnonzero(values == vmax)]
     top_value = value_labels[int(np.argmax(values))]
-    return theme.one_line(labels.alt.format(
+    pattern = labels.alt_tie if len(tops) > 1 and labels.alt_tie else labels.alt
+    return theme.one_line(pattern.format(
         title=labels.title, values=items, top=labels.alt_separator.join(tops), top_value=top_value
     ))
 

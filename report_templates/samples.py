@@ -39,7 +39,20 @@ VALUE_MODEL = ValueModelTexts(
         "document_signed": "Each e-signed document saves 10 minutes and $1.50 of printing and postage.",
         "data_sync": "Each sync saves 5 minutes of exporting and importing records.",
     },
+    saves_money=True,  # e-signatures save printing and postage
 )
+
+#: the same event types valued one way only: time, money (a ProfitWell-style product), or not at all
+VALUE_MODELS = {
+    "time_only": replace(VALUE_MODEL, saves_money=False),
+    "money_only": replace(VALUE_MODEL, explain={}, saves_time=False),
+    "tasks_only": replace(VALUE_MODEL, explain={}, saves_time=False, saves_money=False),
+}
+
+
+def value_model_for(name: str) -> ValueModelTexts:
+    """The value model a named fixture's numbers were counted with."""
+    return VALUE_MODELS.get(name, VALUE_MODEL)
 
 THRESHOLDS = Thresholds()
 
@@ -92,10 +105,15 @@ def with_chart_alts(data: EmailData) -> EmailData:
             title = _("Tasks per month") if yearly else _("Tasks per day") if chart.kind == "weekly_activity" \
                 else _("Tasks by weekday, whole month")
             items = _(", ").join(_("{name} {value}").format(name=n, value=loc.format_int(v)) for n, v in zip(names, values))
-            top = max(range(len(values)), key=values.__getitem__)
-            pattern = _("{title}: {values}. Best month: {top} ({top_value}).") if yearly else \
-                _("{title}: {values}. Busiest: {top} ({top_value}).")
-            alts[chart.kind] = pattern.format(title=title, values=items, top=names[top], top_value=loc.format_int(values[top]))
+            most = max(values)
+            tops = [n for n, v in zip(names, values) if v == most]
+            if len(tops) > 1:
+                pattern = _("{title}: {values}. Best months: {top} ({top_value} each).") if yearly else \
+                    _("{title}: {values}. Busiest: {top} ({top_value} each).")
+            else:
+                pattern = _("{title}: {values}. Best month: {top} ({top_value}).") if yearly else \
+                    _("{title}: {values}. Busiest: {top} ({top_value}).")
+            alts[chart.kind] = pattern.format(title=title, values=items, top=_(", ").join(tops), top_value=loc.format_int(most))
         elif chart.kind == "peer_position" and data.tasks_percentile is not None:
             alts[chart.kind] = _("{headline}. Chart: how many customers on your plan did how much; you are marked.").format(
                 headline=visuals.peer_headline(data, loc))
@@ -104,8 +122,8 @@ def with_chart_alts(data: EmailData) -> EmailData:
             alts[chart.kind] = _("{greeting} {title}: {stats}.").format(
                 greeting=_("{name},").format(name=name) if name else "",
                 title=_("my %(year)s with %(product)s") % {"year": data.period_start.year, "product": BRAND.product},
-                stats=_(", ").join([loc.format_minutes(data.minutes_saved) + " " + _("saved"),
-                                    loc.format_int(data.tasks) + " " + loc.ngettext("task done for me", "tasks done for me", data.tasks)])).strip()
+                stats=_(", ").join(f"{value} {label}" for value, label in visuals.headline_stats(
+                    data, loc, loc.ngettext("task done for me", "tasks done for me", data.tasks)))).strip()
     return replace(data, charts=tuple(replace(c, alt=alts.get(c.kind, c.alt)) for c in data.charts))
 
 
@@ -116,7 +134,8 @@ NAMES = {  # as each language writes a full name (Hungarian: family name first)
 
 
 def fixture(name: str, campaign: str = "weekly", locale: str = "en") -> EmailData:
-    """A named customer: ``active``, ``new``, ``low``, ``empty``, ``hostile``, ``rtl``, ``long``, ``minimal``."""
+    """A named customer: ``active``, ``new``, ``low``, ``empty``, ``hostile``, ``rtl``, ``long``, ``minimal``, and
+    ``time_only``, ``money_only``, ``tasks_only`` (counted with :func:`value_model_for` of the name)."""
     start, end = PERIODS[campaign]
     n_days = (end - start).days
     daily = tuple([12, 41, 18, 25, 30, 6, 5][i % 7] for i in range(n_days))
@@ -187,6 +206,12 @@ def _fixture(name: str, base: EmailData, start: date, n_days: int, scale: int, l
     if name == "minimal":  # nothing but the required fields: every optional value missing
         return EmailData(campaign=campaign, period_start=start, period_end=end, customer_id="cust-minimal",
                          links=Links(f"{BASE}/p/x", f"{BASE}/u/x", f"{BASE}/app"), tasks=7, minutes_saved=Decimal("21"))
+    if name == "time_only":
+        return replace(base, money_saved=Decimal(0))
+    if name == "money_only":
+        return replace(base, minutes_saved=Decimal(0), money_saved=Decimal("412.80") * scale)
+    if name == "tasks_only":
+        return replace(base, minutes_saved=Decimal(0), money_saved=Decimal(0))
     if name == "hostile":
         return replace(base, name='"><mj-image src="https://evil.example/x.png"><script>alert(1)</script>\r\nBcc: x@evil.example')
     if name == "rtl":
@@ -200,7 +225,7 @@ def _fixture(name: str, base: EmailData, start: date, n_days: int, scale: int, l
     raise KeyError(name)
 
 
-FIXTURES = ("active", "new", "low", "empty", "minimal", "hostile", "rtl", "long")
+FIXTURES = ("active", "new", "low", "empty", "minimal", "hostile", "rtl", "long", "time_only", "money_only", "tasks_only")
 
 
 def synthetic(n: int, seed: int = 0, campaign: str = "weekly") -> list[EmailData]:

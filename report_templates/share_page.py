@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from report_templates import i18n
 from report_templates.model import EmailData, first_name
 from report_templates.view import Brand, ValueModelTexts, check_url
+from report_templates.visuals import headline_stats
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 _OG_LOCALE = {"en": "en_US", "zh-CN": "zh_CN", "hu": "hu_HU"}
@@ -62,17 +63,20 @@ def page_for(data: EmailData, brand: Brand, vm: ValueModelTexts, *, url: str, im
         else:
             heading = (_("%(name)s’s month with %(product)s") if name else _("A month with %(product)s")) % {
                 "name": name, "product": product}
-    time_saved = loc.format_minutes(data.minutes_saved)
-    stats = [(time_saved, _("saved")),
-             (loc.format_int(data.tasks), loc.ngettext("task done automatically", "tasks done automatically", data.tasks))]
+    stats = headline_stats(data, loc, loc.ngettext("task done automatically", "tasks done automatically", data.tasks))
     if data.top_features:
         top = data.top_features[0]
         stats.append((loc.value_model_text(top.event_type, "feature", vm.features.get(top.event_type, top.feature)),
                       _("top feature")))
-    description = _("%(time)s saved by %(tasks)s, counted from real activity.") % {
-        "time": time_saved, "tasks": loc.ngettext("%(n)s task", "%(n)s tasks", data.tasks) % {"n": loc.format_int(data.tasks)}}
+    tasks = loc.ngettext("%(n)s task", "%(n)s tasks", data.tasks) % {"n": loc.format_int(data.tasks)}
+    if data.minutes_saved > 0:
+        figure = loc.format_minutes(data.minutes_saved)
+        description = _("%(time)s saved by %(tasks)s, counted from real activity.") % {"time": figure, "tasks": tasks}
+    else:
+        figure = tasks
+        description = _("%(tasks)s done automatically, counted from real activity.") % {"tasks": tasks}
     page = SharePage(
-        title=f"{heading} · {time_saved}",
+        title=f"{heading} · {figure}",
         description=description,
         kicker=kicker,
         heading=heading,

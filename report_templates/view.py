@@ -124,6 +124,8 @@ class ValueModelTexts:
     version: str
     features: Mapping[str, str]  # event_type → label
     explain: Mapping[str, str]  # event_type → one sentence
+    saves_time: bool = True  # some event type has a default of minutes saved per unit
+    saves_money: bool = False  # some event type has a default of money saved per unit
 
     @classmethod
     def from_value_model(cls, model) -> "ValueModelTexts":
@@ -131,21 +133,25 @@ class ValueModelTexts:
             version=model.version,
             features={k: ev.feature for k, ev in model.events.items()},
             explain={k: ev.explain for k, ev in model.events.items()},
+            saves_time=any(ev.minutes_per_unit > 0 for ev in model.events.values()),
+            saves_money=any(ev.money_per_unit > 0 for ev in model.events.values()),
         )
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Below ``low_tasks[campaign]`` tasks a customer gets the short version; new = signed up
-    less than ``new_days`` before the period ended (used only when segments has no stage)."""
+    less than ``new_days`` before the period ended (used only when segments has no stage);
+    ``headline`` is the figure the e-mail leads with (see :func:`headline_kind`)."""
 
     low_tasks: Mapping[str, int] = field(default_factory=lambda: {"weekly": 5, "monthly": 15, "yearly": 60})
     new_days: int = 30
     streak_min_weeks: int = 2
     peer_min_percentile: float = 50.0  # "more tasks than X%" is only said when X ≥ this
+    headline: str = "auto"  # auto | time | money | tasks
 
     def __hash__(self) -> int:  # frozen dataclass with a dict field
-        return hash((tuple(sorted(self.low_tasks.items())), self.new_days, self.streak_min_weeks))
+        return hash((tuple(sorted(self.low_tasks.items())), self.new_days, self.streak_min_weeks, self.headline))
 
 
 # ------------------------------------------------------------------------------- shape
@@ -155,6 +161,7 @@ class Shape(NamedTuple):
     campaign: str
     locale: str
     variant: str  # new | active | low
+    headline: str  # time | money | tasks: the figure the e-mail leads with
     period_start: date
     period_end: date
     empty: bool  # no tasks at all in the period
@@ -165,6 +172,7 @@ class Shape(NamedTuple):
     n_features: int  # top-feature rows (0–3)
     n_explain: int  # "how we counted" lines (0–3)
     has_share: bool
+    first_period: bool  # the customer signed up during this period ("your first week")
     has_money_note: bool  # money saved includes time valued at the customer's hourly rate
     has_workdays: bool  # yearly: "that's N working days"
     has_best_month: bool  # yearly
@@ -195,6 +203,35 @@ def choose_variant(data: EmailData, thresholds: Thresholds) -> str:
     if data.tasks < thresholds.low_tasks.get(data.campaign, 1):
         return "low"
     return "active"
+
+
+HEADLINES = ("auto", "time", "money", "tasks")
+
+
+def headline_kind(data: EmailData, vm: ValueModelTexts, setting: str = "auto") -> str:
+    """The figure an e-mail leads with: ``time``, ``money`` or ``tasks`` — never a zero.
+
+    ``auto``: what the value model values (time first, unless it values only money), then the
+    other measure, then the task count — the first the customer has more than nothing of.  A
+    fixed ``setting`` is tried first, with the same order behind it when the customer has none.
+    """
+    have = {"time": data.minutes_saved > 0, "money": data.money_saved > 0, "tasks": True}
+    order = ("money", "time") if vm.saves_money and not vm.saves_time else ("time", "money")
+    if setting != "auto":
+        order = (setting, *order)
+    return next(kind for kind in (*order, "tasks") if have[kind])
+
+
+def signed_up_on(data: EmailData) -> date | None:
+    return data.signed_up_at.date() if data.signed_up_at is not None else None
+
+
+def previous_period_start(campaign: str, start: date) -> date:
+    if campaign == "weekly":
+        return start - timedelta(days=7)
+    if campaign == "monthly":
+        return (start - timedelta(days=1)).replace(day=1)
+    return start.replace(year=start.year - 1)
 
 
 def fit(limit: int, *candidates: str) -> str:
@@ -241,7 +278,7 @@ class _Memo(dict):
 class _Phrases:
     """Per-language caches of the strings that depend on one number or one key."""
 
-    __slots__ = ("loc", "tasks", "tasks_since_start", "weeks_in_a_row", "workdays", "task_noun", "active_day_noun",
+    __slots__ = ("loc", "tasks", "tasks_ran", "tasks_since_start", "weeks_in_a_row", "workdays", "task_noun", "active_day_noun",
                  "days_of", "greeting", "change", "preheader", "feature", "explain")
 
     def __init__(self, loc: Localizer):
@@ -252,6 +289,7 @@ class _Phrases:
         self.workdays = self.plural("That’s %(n)s full working day (8 hours each).",
                                     "That’s %(n)s full working days (8 hours each).")
         self.task_noun = self.noun("task", "tasks")
+        self.tasks_ran = self.noun("task %(product)s ran for you", "tasks %(product)s ran for you")
         self.active_day_noun = self.noun("active day", "active days")
         self.days_of = _Memo(lambda key: _days_of(loc, *key))  # (active days, days in the period)
         _ = loc.gettext
@@ -319,12 +357,23 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     values: dict[str, str] = {}
     fallbacks: list[str] = []
 
-    # --- headline -----------------------------------------------------------------------------
+    # --- headline: the figure the value model and the customer's numbers make the point with ----
+    headline = headline_kind(data, vm, thresholds.headline)
     time_saved = loc.format_minutes(data.minutes_saved)
+    money_saved = loc.format_money(data.money_saved, data.currency)
     tasks_phrase = tasks_n[tasks]
-    values["time_saved"] = time_saved
-    values["tasks_phrase"] = tasks_phrase
+    if headline == "tasks":
+        values["headline"] = fmt(tasks)
+        values["headline_caption"] = ph.tasks_ran[tasks] % {"product": product}
+    else:
+        values["headline"] = time_saved if headline == "time" else money_saved
+        caption = (_("saved by %(tasks)s %(product)s ran for you") if headline == "time"
+                   else _("money saved by %(tasks)s %(product)s ran for you"))
+        values["headline_caption"] = caption % {"tasks": tasks_phrase, "product": product}
     values["greeting"] = ph.greeting[name]
+    # nothing is compared with, or counted from, before the customer signed up
+    signed_up = signed_up_on(data)
+    first_period = variant == "new" and signed_up is not None and signed_up >= data.period_start
     has_active_days = data.active_days > 0 and not empty  # 0 with tasks: "not computed", not a fact
 
     # --- change vs the previous period ---------------------------------------------------------
@@ -333,7 +382,8 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         pct = data.tasks_change_pct
         if pct is None and data.prev_tasks:
             pct = (tasks - data.prev_tasks) * 100.0 / data.prev_tasks
-        if pct is not None and data.prev_tasks != 0:
+        since_signup = signed_up is None or signed_up <= previous_period_start(campaign, data.period_start)
+        if pct is not None and data.prev_tasks != 0 and since_signup:
             values["change"] = ph.change[campaign, int(round(pct))]
             has_change = True
 
@@ -346,15 +396,19 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         if fell_back:
             fallbacks.append(f"value_model.{f.event_type}.feature")
     tiles: list[tuple[str, str]] = []
-    if not empty and variant != "low":
-        tiles.append((fmt(tasks), ph.task_noun[tasks]))
+    if not empty and variant != "low":  # the figures beside the headline: never the headline again
+        if headline != "tasks":
+            tiles.append((fmt(tasks), ph.task_noun[tasks]))
         if has_active_days:
             tiles.append((fmt(data.active_days), ph.active_day_noun[data.active_days]))
-        if data.money_saved > 0:
-            label = _("saved in value") if data.money_from_time else _("saved in costs")
-            tiles.append((loc.format_money(data.money_saved, data.currency), label))
-        elif features:
-            tiles.append((fmt(features[0].tasks), feature_labels[0]))
+        measures = []
+        if headline != "time" and data.minutes_saved > 0:
+            measures.append((time_saved, _("time saved")))
+        if headline != "money" and data.money_saved > 0:
+            measures.append((money_saved, _("saved in value") if data.money_from_time else _("saved in costs")))
+        if not measures and features:
+            measures.append((fmt(features[0].tasks), feature_labels[0]))
+        tiles = (tiles + measures)[:3]
     for (kv, kl), (value, label) in zip(_TILE_KEYS, tiles):
         values[kv] = value
         values[kl] = label
@@ -410,16 +464,16 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     highlights: list[tuple[str, str]] = []
     charts = {c.kind: c for c in data.charts} if data.charts else {}
     percentile = data.tasks_percentile
-    has_peer = percentile is not None and percentile >= thresholds.peer_min_percentile and not empty
+    has_peer = percentile is not None and percentile >= max(1, thresholds.peer_min_percentile) and not empty
     peer_chart = charts.get("peer_position") if has_peer else None
     if not empty and variant != "low":
         busiest_day, busiest_tasks = data.busiest_day, data.busiest_day_tasks
-        if busiest_day is None and data.daily_tasks:
-            daily = data.daily_tasks
-            most = max(daily)
-            if most > 0:  # the first day with the most tasks (index/max run in C: a year is 365 days)
-                busiest_day, busiest_tasks = data.period_start + timedelta(days=daily.index(most)), most
-        if busiest_day and busiest_tasks and data.period_start <= busiest_day < data.period_end:
+        daily = data.daily_tasks
+        most = max(daily) if daily else 0
+        if busiest_day is None and most > 0:  # the first day with the most tasks (index/max run in C: a year is 365 days)
+            busiest_day, busiest_tasks = data.period_start + timedelta(days=daily.index(most)), most
+        tied = most > 0 and busiest_tasks == most and daily.count(most) > 1  # no one busiest day to name
+        if busiest_day and busiest_tasks and not tied and data.period_start <= busiest_day < data.period_end:
             day = loc.format_date(busiest_day) if yearly else loc.format_day(busiest_day)
             values["busiest_weekday"] = loc.weekday_names[busiest_day.weekday()]
             highlights.append((_("Biggest day") if yearly else _("Busiest day"),
@@ -430,11 +484,12 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         if data.money_other:
             highlights.append((_("Also saved"), ", ".join(loc.format_money(a, c) for c, a in data.money_other)))
         if has_peer and peer_chart is None:  # with the chart, its headline already says it
-            highlights.append((_("Compared with others"),
-                               _("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}))
-        if len(highlights) < MAX_HIGHLIGHTS and data.streak_weeks and data.streak_weeks >= thresholds.streak_min_weeks:
-            highlights.append((_("Streak"), _("Active %(streak)s") % {
-                "streak": ph.weeks_in_a_row[data.streak_weeks]}))
+            highlights.append((_("Compared with others"), peer_phrase(loc, percentile)))
+        streak = data.streak_weeks or 0
+        if signed_up is not None:  # a streak counts only weeks since the sign-up
+            streak = min(streak, ((data.period_end - signed_up).days + 6) // 7)
+        if len(highlights) < MAX_HIGHLIGHTS and streak and streak >= thresholds.streak_min_weeks:
+            highlights.append((_("Streak"), _("Active %(streak)s") % {"streak": ph.weeks_in_a_row[streak]}))
         if len(highlights) < MAX_HIGHLIGHTS and data.first_uses:
             first_use = next((e for e in data.first_uses if e in vm.features), None)
             if first_use:
@@ -451,15 +506,16 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     has_workdays = has_best_month = False
     if yearly and not empty:
         workdays = int(data.minutes_saved) // 480
-        if workdays > 0:
+        if workdays > 0 and headline == "time":
             has_workdays = True
             values["workdays"] = ph.workdays[workdays]
         months = data.monthly_tasks
         best_tasks = max(months) if len(months) == 12 else 0
-        if best_tasks > 0:
+        if best_tasks > 0:  # ties named as the chart's alt text names them: all of them, "each"
             has_best_month = True
-            values["best_month"] = _("Best month: %(month)s, %(tasks)s") % {
-                "month": loc.month_names[months.index(best_tasks)], "tasks": tasks_n[best_tasks]}
+            best = [loc.month_names[i] for i, n in enumerate(months) if n == best_tasks]
+            sentence = _("Best month: %(month)s, %(tasks)s") if len(best) == 1 else _("Best months: %(month)s, %(tasks)s each")
+            values["best_month"] = sentence % {"month": _(", ").join(best), "tasks": tasks_n[best_tasks]}
 
     # --- charts -------------------------------------------------------------------------------------------
     chart_kinds: list[str] = []
@@ -488,41 +544,55 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
         values["share_url"] = check_url(links.share_url, "share-page link")
 
     # --- subject and preheader ------------------------------------------------------------------------------
-    values["subject"] = _subject(data, variant, name, time_saved, loc, product)
+    values["subject"] = _subject(data, first_period, name, headline, values["headline"], tasks_phrase, loc, product)
     # the same few words for many customers: memoised on what it says
     values["preheader"] = ph.preheader[tasks_phrase if tasks else None, None if yearly else values.get("busiest_weekday"),
                                        feature_labels[0] if feature_labels else None]
 
     shape = Shape(
-        campaign, choice.used, variant, data.period_start, data.period_end, empty, has_change, len(tiles),
-        tuple(chart_kinds), len(highlights), len(features), n_explain, has_share, has_money_note, has_workdays,
+        campaign, choice.used, variant, headline, data.period_start, data.period_end, empty, has_change, len(tiles),
+        tuple(chart_kinds), len(highlights), len(features), n_explain, has_share, first_period, has_money_note, has_workdays,
         has_best_month,
     )
     return View(shape, values, choice, tuple(images), tuple(dict.fromkeys(fallbacks)))
 
 
-def _subject(data: EmailData, variant: str, name: str, time_saved: str, loc: Localizer, product: str) -> str:
+def _subject(data: EmailData, first_period: bool, name: str, headline: str, figure: str, tasks_phrase: str,
+             loc: Localizer, product: str) -> str:
+    """The first candidate that fits: with the name, without it, short.  ``figure`` is the
+    headline (time or money saved: "… saved"; the task count: "… done for you")."""
     _ = loc.gettext
     campaign = data.campaign
-    t = {"name": name, "time": time_saved, "year": str(data.period_start.year), "product": product,
+    t = {"name": name, "time": figure, "tasks": tasks_phrase, "year": str(data.period_start.year), "product": product,
          "month": loc.month_names[data.period_start.month - 1]}
     if data.tasks == 0:
         generic = (_("Your week with %(product)s") if campaign == "weekly" else _("Your month with %(product)s")
                    if campaign == "monthly" else _("Your %(year)s with %(product)s"))
         return fit(SUBJECT_MAX, generic % t)
+    saved = headline != "tasks"
     if campaign == "weekly":
-        if variant == "new":
+        if first_period and saved:
             named, plain, short = (_("%(name)s, your first week: %(time)s saved"), _("Your first week: %(time)s saved"),
                                    _("%(time)s saved this week"))
-        else:
+        elif first_period:
+            named, plain, short = (_("%(name)s, your first week: %(tasks)s done for you"),
+                                   _("Your first week: %(tasks)s done for you"), _("%(tasks)s done for you this week"))
+        elif saved:
             named, plain, short = (_("%(name)s, you saved %(time)s this week"), _("You saved %(time)s this week"),
                                    _("%(time)s saved this week"))
+        else:
+            named, plain, short = (_("%(name)s, %(tasks)s done for you this week"), _("%(tasks)s done for you this week"),
+                                   _("%(tasks)s done for you this week"))
     elif campaign == "monthly":
-        named, plain, short = (_("%(name)s, %(month)s: %(time)s saved"), _("Your %(month)s: %(time)s saved"),
-                               _("%(time)s saved this month"))
+        named, plain, short = ((_("%(name)s, %(month)s: %(time)s saved"), _("Your %(month)s: %(time)s saved"),
+                                _("%(time)s saved this month")) if saved else
+                               (_("%(name)s, %(month)s: %(tasks)s done for you"), _("Your %(month)s: %(tasks)s done for you"),
+                                _("%(tasks)s done for you this month")))
     else:
-        named, plain, short = (_("%(name)s, your %(year)s Wrapped: %(time)s saved"), _("Your %(year)s Wrapped: %(time)s saved"),
-                               _("Your %(year)s Wrapped is here"))
+        named, plain = ((_("%(name)s, your %(year)s Wrapped: %(time)s saved"), _("Your %(year)s Wrapped: %(time)s saved"))
+                        if saved else (_("%(name)s, your %(year)s Wrapped: %(tasks)s done"),
+                                       _("Your %(year)s Wrapped: %(tasks)s done")))
+        short = _("Your %(year)s Wrapped is here")
     if name:  # the first that fits wins, so build them one at a time
         first = named % t
         if len(first) <= SUBJECT_MAX:
@@ -549,6 +619,14 @@ def _change(loc: Localizer, campaign: str, rounded: int) -> str:
     if rounded < 0:
         return "▼ " + _("%(pct)s fewer tasks than %(last)s") % {"pct": share, "last": last}
     return _("As many tasks as %(last)s") % {"last": last}
+
+
+def peer_phrase(loc: Localizer, percentile: float) -> str:
+    """Where the customer stands among the *other* customers on the plan, never "100%": from 99
+    on it is "in the top 1%"."""
+    if percentile >= 99:
+        return loc.gettext("In the top %(pct)s of customers on your plan by tasks") % {"pct": loc.format_percent(1)}
+    return loc.gettext("More tasks than %(pct)s of customers on your plan") % {"pct": loc.format_percent(int(percentile))}
 
 
 def _preheader(loc: Localizer, tasks_phrase: str | None, busiest_weekday: str | None, top_feature: str | None) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from report_templates import i18n
 from report_templates.i18n import Localizer
 from report_templates.model import EmailData, first_name
+from report_templates.view import peer_phrase
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +75,30 @@ def bar_labels(kind: str, loc: Localizer):
     if kind == "year_months":
         return BarLabels(
             categories=loc.month_abbr, names=loc.month_names, title=_("Tasks per month"),
-            alt=_("{title}: {values}. Best month: {top} ({top_value})."), alt_item=_("{name} {value}"),
+            alt=_("{title}: {values}. Best month: {top} ({top_value})."),
+            alt_tie=_("{title}: {values}. Best months: {top} ({top_value} each)."), alt_item=_("{name} {value}"),
             alt_separator=_(", "), alt_empty=_("{title}: no tasks this year."), empty=_("A quiet year"), lang=loc.lang,
         )
     title = _("Tasks per day") if kind == "weekly_activity" else _("Tasks by weekday, whole month")
     return BarLabels(
         categories=loc.weekday_abbr, names=loc.weekday_names, title=title,
-        alt=_("{title}: {values}. Busiest: {top} ({top_value})."), alt_item=_("{name} {value}"),
+        alt=_("{title}: {values}. Busiest: {top} ({top_value})."),
+        alt_tie=_("{title}: {values}. Busiest: {top} ({top_value} each)."), alt_item=_("{name} {value}"),
         alt_separator=_(", "), alt_empty=_("{title}: no tasks."), empty=_("A quiet week"), lang=loc.lang,
     )
 
 
 def peer_headline(data: EmailData, loc: Localizer) -> str:
-    pct = loc.format_percent(int(data.tasks_percentile or 0))
-    return loc.gettext("More tasks than %(pct)s of customers on your plan") % {"pct": pct}
+    return peer_phrase(loc, data.tasks_percentile or 0)
+
+
+def headline_stats(data: EmailData, loc: Localizer, task_label: str) -> list[tuple[str, str]]:
+    """The public headline figures (share card, share page): the time saved when there is some,
+    then the tasks — never money (private) and never "0 min saved"."""
+    _ = loc.gettext
+    stats = [(loc.format_minutes(data.minutes_saved), _("saved"))] if data.minutes_saved > 0 else []
+    stats.append((loc.format_int(data.tasks), task_label))
+    return stats
 
 
 def share_card_text(data: EmailData, loc: Localizer, product: str = "valuemail"):
@@ -107,8 +118,7 @@ def share_card_text(data: EmailData, loc: Localizer, product: str = "valuemail")
         label = loc.period_label("weekly", data.period_start, data.period_end)
         title = _("my week with %(product)s") % {"product": product}
         kicker = label.upper()
-    stats = [(loc.format_minutes(data.minutes_saved), _("saved")),
-             (loc.format_int(data.tasks), ngettext("task done for me", "tasks done for me", data.tasks))]
+    stats = headline_stats(data, loc, ngettext("task done for me", "tasks done for me", data.tasks))
     if data.top_features:
         top = data.top_features[0]
         stats.append((loc.value_model_text(top.event_type, "feature", top.feature), _("top feature")))

@@ -10,6 +10,7 @@ The fixtures are in ``report_templates/samples.py`` (fixed numbers, names, links
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from pathlib import Path
 
@@ -26,12 +27,16 @@ CASES = [
     ("weekly", "new", "hu"), ("weekly", "low", "zh-CN"), ("weekly", "empty", "en"), ("weekly", "hostile", "en"),
     ("monthly", "active", "hu"), ("monthly", "new", "en"), ("monthly", "low", "en"),
     ("yearly", "active", "en"), ("yearly", "active", "zh-CN"), ("yearly", "new", "hu"), ("yearly", "minimal", "en"),
+    # the headline follows the value model: time only, money only, tasks only — each in every language
+    ("weekly", "time_only", "en"), ("monthly", "time_only", "zh-CN"), ("yearly", "time_only", "hu"),
+    ("weekly", "money_only", "hu"), ("monthly", "money_only", "en"), ("yearly", "money_only", "zh-CN"),
+    ("weekly", "tasks_only", "zh-CN"), ("monthly", "tasks_only", "hu"), ("yearly", "tasks_only", "en"),
 ]
 
 
-@pytest.fixture(scope="module")
-def renderer() -> EmailRenderer:
-    return EmailRenderer(samples.BRAND, samples.VALUE_MODEL, samples.THRESHOLDS)
+@functools.cache
+def renderer(name: str) -> EmailRenderer:
+    return EmailRenderer(samples.BRAND, samples.value_model_for(name), samples.THRESHOLDS)
 
 
 def _check(path: Path, actual: str) -> None:
@@ -48,8 +53,8 @@ def _check(path: Path, actual: str) -> None:
 
 
 @pytest.mark.parametrize("campaign,name,locale", CASES, ids=["-".join(c) for c in CASES])
-def test_golden(renderer, campaign, name, locale):
-    e = renderer.render(samples.fixture(name, campaign, locale))
+def test_golden(campaign, name, locale):
+    e = renderer(name).render(samples.fixture(name, campaign, locale))
     stem = f"{campaign}-{name}-{locale}"
     _check(GOLDEN / f"{stem}.html", e.html)
     header = (f"Subject: {e.subject}\nPreheader: {e.preheader}\nLanguage: {e.locale_used} ({e.locale_reason})\n"
