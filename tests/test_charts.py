@@ -260,7 +260,7 @@ def test_huge_numbers_are_compact_and_fit():
 
 def test_ties_highlight_every_busiest_day():
     chart = render_weekly([3, 3, 1, 0, 3, 2, 1])
-    assert chart.alt.endswith("Busiest day: Monday, Tuesday, Friday (3).")
+    assert chart.alt.endswith("Busiest days: Monday, Tuesday, Friday (3 each).")  # ties: all named, "each"
 
 
 def test_localised_labels_and_values_chinese_and_hungarian():
