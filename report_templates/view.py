@@ -360,7 +360,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     # --- headline: the figure the value model and the customer's numbers make the point with ----
     headline = headline_kind(data, vm, thresholds.headline)
     time_saved = loc.format_minutes(data.minutes_saved)
-    money_saved = loc.format_money(data.money_saved, data.currency)
+    money_saved = loc.format_money(data.money_saved, data.currency) if data.money_saved > 0 else ""  # shown only then
     tasks_phrase = tasks_n[tasks]
     if headline == "tasks":
         values["headline"] = fmt(tasks)
