@@ -11,6 +11,7 @@ import re
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +23,9 @@ from report_templates import i18n, samples, visuals
 from report_templates.model import email_data_from_row
 from report_templates.render import EmailRenderer
 from report_templates.share_page import page_for
-from report_templates.view import Thresholds, headline_kind
-from valuemail.config import ConfigError, load_config
-from valuemail.emails import EmailSettings
+from report_templates.view import Thresholds, ValueModelTexts, headline_kind
+from valuemail.config import ConfigError, EventValue, ValueModel, load_config
+from valuemail.emails import EmailSettings, render_period_emails
 
 CAMPAIGNS = ("weekly", "monthly", "yearly")
 LOCALES = ("en", "zh-CN", "hu")
@@ -105,12 +106,44 @@ def test_the_value_model_and_the_setting_choose_the_headline():
     assert "  137 tasks" not in e.text  # the headline is not repeated as a tile
 
 
+def test_what_the_value_model_values_is_read_from_its_per_unit_defaults():
+    def model(**events):
+        return ValueModelTexts.from_value_model(ValueModel("v1", "USD", False, {
+            k: EventValue(k, k.title(), True, Decimal(m), Decimal(d)) for k, (m, d) in events.items()}))
+
+    recovered = model(payment_recovered=(0, "4.20"), churn_prevented=(0, "19"))  # ProfitWell-style
+    assert (recovered.saves_time, recovered.saves_money) == (False, True)
+    assert (model(workflow_run=(3, 0)).saves_time, model(workflow_run=(3, 0)).saves_money) == (True, False)
+    data = replace(samples.fixture("active", "weekly"), minutes_saved=Decimal(5))  # a little measured time
+    assert headline_kind(data, recovered) == "money"
+
+
 def test_headline_setting_is_read_and_checked(tmp_path):
     config = load_config(home=tmp_path, overrides={"emails": {"headline": "tasks"}})
     assert EmailSettings.from_config(config).thresholds.headline == "tasks"
     assert EmailSettings.from_config(load_config(home=tmp_path)).thresholds.headline == "auto"
     with pytest.raises(ConfigError, match=r"emails\.headline: expected one of auto, time, money, tasks, got 'minutes'"):
         EmailSettings.from_config(load_config(home=tmp_path, overrides={"emails": {"headline": "minutes"}}))
+
+
+def test_a_money_only_product_mails_its_money_through_the_stage(tmp_path, warehouse):
+    """The pipeline's own path: config value model → EmailSettings → emails rows and files (real DuckDB)."""
+    from test_email_stage import WEEK, links_for, make_warehouse
+
+    events = load_config(home=tmp_path).raw["value_model"]["events"]
+    config = load_config(home=tmp_path, overrides={"value_model": {"events": {
+        k: {"minutes_per_unit": 0, "money_per_unit": 1.5} for k in events}}})
+    make_warehouse(warehouse)
+    warehouse.execute("UPDATE customer_metrics SET minutes_saved = 0, money_saved = tasks * 1.5")
+    render_period_emails(warehouse, config, WEEK, links_for=links_for)
+    rows = warehouse.execute("SELECT customer_id, locale_used, subject, text_path FROM emails").fetchall()
+    assert len(rows) == 5
+    for customer_id, locale, subject, text_path in rows:
+        text = Path(text_path).read_text(encoding="utf-8")
+        assert not _zero_time(locale).search(subject + text), customer_id
+    anna = next(r for r in rows if r[0] == "c-anna")
+    assert anna[2] == "Anna, you saved $205.50 this week"
+    assert "$205.50 — money saved by 137 tasks valuemail ran for you" in Path(anna[3]).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
