@@ -373,7 +373,7 @@ def build_view(data: EmailData, brand: Brand, vm: ValueModelTexts, thresholds: T
     values["greeting"] = ph.greeting[name]
     # nothing is compared with, or counted from, before the customer signed up
     signed_up = signed_up_on(data)
-    first_period = variant == "new" and signed_up is not None and signed_up >= data.period_start
+    first_period = variant == "new" and signed_up is not None and data.period_start <= signed_up < data.period_end
     has_active_days = data.active_days > 0 and not empty  # 0 with tasks: "not computed", not a fact
 
     # --- change vs the previous period ---------------------------------------------------------
