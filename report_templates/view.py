@@ -205,9 +205,6 @@ def choose_variant(data: EmailData, thresholds: Thresholds) -> str:
     return "active"
 
 
-HEADLINES = ("auto", "time", "money", "tasks")
-
-
 def headline_kind(data: EmailData, vm: ValueModelTexts, setting: str = "auto") -> str:
     """The figure an e-mail leads with: ``time``, ``money`` or ``tasks`` — never a zero.
 

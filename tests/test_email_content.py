@@ -122,8 +122,8 @@ def test_headline_setting_is_read_and_checked(tmp_path):
     config = load_config(home=tmp_path, overrides={"emails": {"headline": "tasks"}})
     assert EmailSettings.from_config(config).thresholds.headline == "tasks"
     assert EmailSettings.from_config(load_config(home=tmp_path)).thresholds.headline == "auto"
-    with pytest.raises(ConfigError, match=r"emails\.headline: expected one of auto, time, money, tasks, got 'minutes'"):
-        EmailSettings.from_config(load_config(home=tmp_path, overrides={"emails": {"headline": "minutes"}}))
+    with pytest.raises(ConfigError, match=r"\[emails\] headline: got \"minutes\" \(allowed: 'auto' \| 'time' \| 'money' \| 'tasks'\)"):
+        load_config(home=tmp_path, overrides={"emails": {"headline": "minutes"}})
 
 
 def test_a_money_only_product_mails_its_money_through_the_stage(tmp_path, warehouse):

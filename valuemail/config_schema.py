@@ -120,6 +120,7 @@ class Emails(Section):
     founder_name: str
     founder_role: str
     low_tasks: LowTasks
+    headline: Literal["auto", "time", "money", "tasks"]
     screenshot: bool
     chart_workers: int = Field(ge=0)
     progress_interval_s: Seconds

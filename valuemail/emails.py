@@ -50,7 +50,7 @@ from report_templates import visuals
 from report_templates.model import ChartImage, EmailData, Links, email_data_from_row
 from report_templates.render import EmailRenderer, RenderedEmail
 from report_templates.share_page import page_for, render_page
-from report_templates.view import HEADLINES, Brand, Thresholds, ValueModelTexts
+from report_templates.view import Brand, Thresholds, ValueModelTexts
 from valuemail import share
 from valuemail.config import Config, ConfigError
 from valuemail.ids import file_stem
@@ -149,9 +149,6 @@ class EmailSettings:
         images = str(section.get("images", "cid"))
         if images not in ("cid", "hosted"):
             raise ConfigError(f"emails.images: expected 'cid' or 'hosted', got {images!r}")
-        headline = str(section.get("headline", "auto"))
-        if headline not in HEADLINES:
-            raise ConfigError(f"emails.headline: expected one of {', '.join(HEADLINES)}, got {headline!r}")
         low = dict(Thresholds().low_tasks)
         low.update({k: int(v) for k, v in dict(section.get("low_tasks", {})).items()})
         defaults = Brand()
@@ -170,7 +167,8 @@ class EmailSettings:
         return cls(
             brand=brand,
             value_model=ValueModelTexts.from_value_model(config.value_model),
-            thresholds=Thresholds(low_tasks=low, new_days=int(segments.get("new_days", 30)), headline=headline),
+            thresholds=Thresholds(low_tasks=low, new_days=int(segments.get("new_days", 30)),
+                                  headline=str(section.get("headline", "auto"))),
             images=images,
             app_url=str(section.get("app_url") or f"{public}/app"),
             public_base_url=public,
