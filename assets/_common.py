@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Callable
 
 import dagster as dg
 import duckdb
 
+from pipelines.partitions import CUTOFF_TAG
 from valuemail.periods import Period
 
 
-def period_of(context: dg.AssetExecutionContext, campaign: str) -> Period:
-    return Period(campaign, date.fromisoformat(context.partition_key))
+def period_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, campaign: str) -> Period:
+    """The partition's period, measured up to the run's cut-off (its tag; a run started without
+    one, e.g. from the UI, uses today, UTC)."""
+    tag = context.run.tags.get(CUTOFF_TAG)
+    cutoff = date.fromisoformat(tag) if tag else datetime.now(timezone.utc).date()
+    return Period(campaign, date.fromisoformat(context.partition_key)).until(cutoff)
 
 
 def progress_to(context: dg.AssetExecutionContext) -> Callable[[str], None]:

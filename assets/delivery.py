@@ -75,7 +75,7 @@ def build_delivery_assets(campaign: str) -> list:
                 "SELECT count(*), count(DISTINCT customer_id), count(*) FILTER (WHERE NOT list_contains(?, reason)) "
                 "FROM eligibility WHERE campaign = ? AND period = ?",
                 [list(REASONS), campaign, period.start]).fetchone()
-            customers = con.execute("SELECT count(*) FROM customers WHERE signed_up_at < ?", [period.end_ts]).fetchone()[0]
+            customers = con.execute("SELECT count(*) FROM customers WHERE signed_up_at < ?", [period.as_of_ts]).fetchone()[0]
         ok = rows == distinct == customers and unknown_reasons == 0
         return dg.AssetCheckResult(passed=ok, metadata={
             "decisions": rows, "customers": customers, "unknown_reasons": unknown_reasons})

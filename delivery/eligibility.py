@@ -262,7 +262,7 @@ def decide_eligibility(
         segments_join, seg_stage, seg_tier, seg_unopened = "", "NULL", "NULL", "NULL"
 
     params = {
-        "campaign": period.campaign, "period": period.start, "start": period.start_ts, "end": period.end_ts,
+        "campaign": period.campaign, "period": period.start, "start": period.start_ts, "end": period.as_of_ts,
         "now": now, "day": day_start, "cap": settings.domain_cap, "exempt": list(settings.cap_exempt),
         "to_monthly": settings.sunset_to_monthly_after, "to_none": settings.sunset_to_none_after,
         "active_days": settings.active_days, "lapsed_days": settings.lapsed_days,

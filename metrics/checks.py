@@ -52,7 +52,7 @@ def check_no_negative_values(con: duckdb.DuckDBPyConnection, period: Period) -> 
     bad_events = con.execute(
         "SELECT count(*) FROM events WHERE occurred_at >= ? AND occurred_at < ? "
         "AND (quantity < 0 OR duration_saved_s < 0 OR amount_saved < 0)",
-        [period.start_ts, period.end_ts],
+        [period.start_ts, period.as_of_ts],
     ).fetchone()[0]
     meta = {"rows_with_negative_values": int(bad_rows[0]), "percentiles_out_of_range": int(bad_rows[1]),
             "negative_other_currency_amounts": int(bad_rows[2]), "raw_events_with_negative_values": int(bad_events)}
@@ -71,7 +71,7 @@ def check_every_active_customer_has_row(con: duckdb.DuckDBPyConnection, period: 
                (SELECT count(*) - count(DISTINCT customer_id) FROM m),
                (SELECT count(*) FROM a)
         """,
-        {"s": period.start_ts, "e": period.end_ts, "c": period.campaign, "p": period.start},
+        {"s": period.start_ts, "e": period.as_of_ts, "c": period.campaign, "p": period.start},
     ).fetchone()
     meta = {"active_customers": int(active), "missing_rows": int(missing), "rows_without_events": int(extra),
             "duplicate_rows": int(duplicates)}
@@ -95,7 +95,7 @@ def check_totals_reconcile(con: duckdb.DuckDBPyConnection, config: Config, perio
         LEFT JOIN value_model vm ON vm.event_type = e.event_type AND vm.version = $v
         WHERE e.occurred_at >= $s AND e.occurred_at < $e
         """,
-        {"v": model.version, "s": period.start_ts, "e": period.end_ts},
+        {"v": model.version, "s": period.start_ts, "e": period.as_of_ts},
     ).fetchone()
     raw_money = dict(con.execute(
         """
@@ -108,7 +108,7 @@ def check_totals_reconcile(con: duckdb.DuckDBPyConnection, config: Config, perio
             WHERE e.occurred_at >= $s AND e.occurred_at < $e
         ) GROUP BY currency HAVING sum(amount) <> 0
         """,
-        {"v": model.version, "cur": model.currency, "s": period.start_ts, "e": period.end_ts},
+        {"v": model.version, "cur": model.currency, "s": period.start_ts, "e": period.as_of_ts},
     ).fetchall())
     got = con.execute(
         "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(unknown_events), 0), coalesce(sum(tasks), 0), "
@@ -194,7 +194,7 @@ def check_segments_cover_customers(con: duckdb.DuckDBPyConnection, period: Perio
                (SELECT count(*) FROM s WHERE tier NOT IN ('silent', 'opened', 'clicked', 'at_risk')),
                (SELECT count(*) FROM c)
         """,
-        {"e": period.end_ts, "c": period.campaign, "p": period.start},
+        {"e": period.as_of_ts, "c": period.campaign, "p": period.start},
     ).fetchone()
     meta = {"customers": int(total), "missing_rows": int(missing), "extra_rows": int(extra),
             "duplicate_rows": int(duplicates), "unknown_stage": int(bad_stage), "unknown_tier": int(bad_tier)}

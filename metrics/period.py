@@ -276,11 +276,14 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
         raise ConfigError(f"value_model.events: {n_types} event types; metrics support at most 1024")
     vm = con.execute(f"SELECT idx, event_type, feature, task FROM {VM_TEMP} ORDER BY idx").fetchall()
     task_idx = [i for i, _t, _f, task in vm if task]
-    S, E, PS = ts_lit(period.start_ts), ts_lit(period.end_ts), ts_lit(period.previous().start_ts)
+    # Measured up to the cut-off (as_of) when the period has not ended; the previous period is
+    # cut at the same point ([PS, PE)), so a year to date meets last year to the same date.
+    n_days = (period.as_of - period.start).days
+    S, E = ts_lit(period.start_ts), ts_lit(period.as_of_ts)
+    PS, PE = ts_lit(period.previous().start_ts), ts_lit(period.previous_as_of)
     vm_cur = str_lit(model.currency)
-    last_week = week_index(period.end - timedelta(days=1))
+    last_week = week_index(period.as_of - timedelta(days=1))
     period_weeks = last_week - week_index(period.start) + 1  # Monday weeks overlapping the period (<= 54)
-    n_days = (period.end - period.start).days
     start_us = (period.start_ts - datetime(1970, 1, 1)) // timedelta(microseconds=1)
     price_time = "true" if model.price_time_at_hourly_rate else "false"
     type_chunks = max(1, (n_types - 1) // 64 + 1)
@@ -314,7 +317,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
         f"""
         CREATE OR REPLACE TEMP TABLE _m_life AS
         WITH x AS (
-            SELECT e.customer_id, e.occurred_at >= {PS} AS prev, v.idx,
+            SELECT e.customer_id, e.occurred_at >= {PS} AND e.occurred_at < {PE} AS prev, v.idx,
                    {_TASKS} AS tq, {_S4} AS s4, {_DEFAULT_M4 if prev_inline else "0"} AS m4, {rw} AS rw
             FROM events e LEFT JOIN {VM_TEMP} v ON v.event_type = e.event_type
             WHERE e.occurred_at < {S}
@@ -339,7 +342,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
             SELECT e.customer_id, count(*) AS n_prev, sum({_TASKS}) AS t_prev, sum({_S4}) AS s_prev,
                    sum({_DEFAULT_M4}) AS m_prev
             FROM events e LEFT JOIN {VM_TEMP} v ON v.event_type = e.event_type
-            WHERE e.occurred_at >= {PS} AND e.occurred_at < {S}
+            WHERE e.occurred_at >= {PS} AND e.occurred_at < {PE}
             GROUP BY e.customer_id
             """
         )
@@ -496,6 +499,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
                CAST(sum(e.amount_saved) * 10000 AS HUGEINT) AS m4
         FROM events e
         WHERE e.amount_saved IS NOT NULL AND e.occurred_at >= {PS} AND e.occurred_at < {E}
+          AND NOT (e.occurred_at >= {PE} AND e.occurred_at < {S})
           AND e.event_type IN (SELECT event_type FROM {VM_TEMP})
         GROUP BY ALL
         """
@@ -544,7 +548,7 @@ def _build(con: duckdb.DuckDBPyConnection, config: Config, settings: MetricsSett
     chunks = ["(coalesce(l.w0, CAST(0 AS UBIGINT)) | c.cw)"] + [
         f"coalesce(l.w{j}, CAST(0 AS UBIGINT))" for j in range(1, week_chunks)]
     streak = _streak_sql(chunks)
-    if period.end.weekday() != 0:
+    if period.as_of.weekday() != 0:
         # The period ends mid-week: a last week with no activity *yet* does not break the streak;
         # count from the week before instead (bits shifted by one across the chunks).
         shifted = [f"(({chunks[j]} >> 1) | ((({chunks[j + 1]}) & CAST(1 AS UBIGINT)) << 63))" for j in range(len(chunks) - 1)]
@@ -648,7 +652,7 @@ def _summarise(con: duckdb.DuckDBPyConnection, period: Period, version: str, set
     unknown_types = dict(con.execute(
         f"SELECT event_type, count(*) FROM events WHERE occurred_at >= ? AND occurred_at < ? "
         f"AND event_type NOT IN (SELECT event_type FROM {VM_TEMP}) GROUP BY event_type ORDER BY 2 DESC, 1",
-        [period.start_ts, period.end_ts],
+        [period.start_ts, period.as_of_ts],
     ).fetchall()) if unknown else {}
     cohorts = dict(con.execute(
         f"SELECT coalesce(peer_cohort, '(none)'), count(*) FROM {TABLE} WHERE campaign = ? AND period = ? "

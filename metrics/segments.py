@@ -3,7 +3,9 @@
 ``compute_segments(con, config, period)`` (re)writes the period's rows of ``segments`` —
 one per customer signed up before the period end — in one transaction (delete-then-insert).
 
-Stage (first rule that matches, thresholds in ``[segments]``; ``as_of`` = the period end):
+Stage (first rule that matches, thresholds in ``[segments]``; ``as_of`` = the period end, or the
+run's cut-off when the period had not ended by then — the wrapped sent on 1 December judges
+the year as of 1 December, not 1 January):
 
 =========  ==================================================================================
 prospect   no event before ``as_of`` (signed up, never active)
@@ -57,7 +59,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("campaign", "VARCHAR NOT NULL"),
     ("period", "DATE NOT NULL"),
     ("customer_id", "VARCHAR NOT NULL"),
-    ("as_of", "TIMESTAMP NOT NULL"),              # the period end (exclusive), UTC
+    ("as_of", "TIMESTAMP NOT NULL"),              # the period end or the run's cut-off (exclusive), UTC
     ("stage", "VARCHAR NOT NULL"),                # prospect | new | active | lapsed | seasonal | churned
     ("tier", "VARCHAR NOT NULL"),                 # at_risk | clicked | opened | silent
     ("signed_up_at", "TIMESTAMP NOT NULL"),
@@ -107,8 +109,8 @@ def compute_segments(con: duckdb.DuckDBPyConnection, config: Config, period: Per
     risky = "(" + ", ".join(str_lit(e) for e in at_risk_events(config)) + ")"
     sends = "(" + ", ".join(str_lit(e) for e in SEND_EVENTS) + ")"
     ly = same_period_last_year(period)
-    S, E, YS, YE = ts_lit(period.start_ts), ts_lit(period.end_ts), ts_lit(ly.start_ts), ts_lit(ly.end_ts)
-    as_of_day = date_lit(period.end)
+    S, E, YS, YE = ts_lit(period.start_ts), ts_lit(period.as_of_ts), ts_lit(ly.start_ts), ts_lit(ly.end_ts)
+    as_of_day = date_lit(period.as_of)
     ensure_table(con, TABLE, COLUMNS, PRIMARY_KEY)
     cols = ", ".join(ident(c) for c in COLUMN_NAMES)
     days = "CAST(date_diff('second', {x}, {E}) // 86400 AS INTEGER)"
@@ -216,4 +218,4 @@ def compute_segments(con: duckdb.DuckDBPyConnection, config: Config, period: Per
     return SegmentsSummary(campaign=period.campaign, period=period.key, rows=int(rows),
                            by_stage={k: int(v) for k, v in by_stage.items()},
                            by_tier={k: int(v) for k, v in by_tier.items()},
-                           as_of=period.end_ts.isoformat())
+                           as_of=period.as_of_ts.isoformat())

@@ -108,10 +108,12 @@ def _exit_now(message: str) -> None:
 @main.command("run")
 @click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), default="weekly", show_default=True)
 @click.option("--period", default=None, help="First day of the period (default: the last complete period, UTC).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Data cut-off (exclusive day, UTC; default: today): a period not ended by then is measured up to it.")
 @click.option("--sample-customers", type=click.IntRange(min=1), default=2000, show_default=True,
               help="How many sample customers to generate when the home is empty.")
 @click.pass_obj
-def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int) -> None:
+def run_cmd(obj: _Ctx, campaign: str, period: str | None, as_of, sample_customers: int) -> None:
     """Run the pipeline for one period through Dagster and print what happened.
 
     On an empty home it first writes sample data into the landing folder, and says so.
@@ -120,7 +122,8 @@ def run_cmd(obj: _Ctx, campaign: str, period: str | None, sample_customers: int)
 
     config = obj.config
     try:
-        report = run_campaign(config, campaign, period, sample_customers=sample_customers, echo=click.echo)
+        report = run_campaign(config, campaign, period, sample_customers=sample_customers, echo=click.echo,
+                              as_of=as_of.date() if as_of else None)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except RunInterrupted as exc:

@@ -12,15 +12,17 @@ import signal
 import socket
 import threading
 from contextlib import contextmanager
+from datetime import date, datetime, timezone
 from typing import Callable, Iterator
 
 import dagster as dg
 
 from pipelines.instance import prepare_dagster_home
 from pipelines.jobs import JOB_NAMES
+from pipelines.partitions import CUTOFF_TAG
 from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
-from valuemail.periods import Period, last_complete_period, parse_period
+from valuemail.periods import Period, data_cutoff, resolve_period
 from valuemail.report import run_report
 from valuemail.warehouse import open_warehouse
 
@@ -140,7 +142,7 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None, echo: Echo) -> None:
+def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: Echo) -> None:
     """Run the job in a worker thread, so SIGTERM / Ctrl-C reach this (main) thread.
 
     In the main thread Dagster captures both signals and checks for them only between a
@@ -152,7 +154,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
     from pipelines.definitions import defs
 
     release_dead_runs(instance, echo)
-    echo(f"running {job_name}" + (f" for the period {partition}" if partition else ""))
+    until = f" (measured up to {period.as_of}, exclusive)" if period.as_of < period.end else ""
+    echo(f"running {job_name} for the period {period.key}{until}")
     # Dagster's step-by-step DEBUG lines go to the run's event log (the UI), not the terminal.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     errors: list[BaseException] = []
@@ -160,8 +163,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
     def execute() -> None:
         try:
             defs.resolve_job_def(job_name).execute_in_process(
-                run_config=quiet, instance=instance, partition_key=partition, raise_on_error=True,
-                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+                run_config=quiet, instance=instance, partition_key=period.key, raise_on_error=True,
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), CUTOFF_TAG: period.cutoff.isoformat()},
             )
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
@@ -189,26 +192,34 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
 
 
 def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,
-                 echo: Echo = print) -> str:
-    """Run one campaign period (its job ingests new files first) and return the report."""
-    period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
+                 echo: Echo = print, as_of: date | None = None, now: datetime | None = None) -> str:
+    """Run one campaign period (its job ingests new files first) and return the report.
+
+    The data cut-off is ``as_of`` (default: the day of ``now``): a period that has not ended by
+    then is measured up to it."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = data_cutoff(as_of, now)
+    period = resolve_period(config, campaign, period_text, now).until(cutoff)
     _prepare(config, sample_customers, echo)
     with _environment(config), _instance() as instance:
-        _execute(instance, JOB_NAMES[campaign], period.key, echo)  # ingest is part of every campaign job
+        _execute(instance, JOB_NAMES[campaign], period, echo)  # ingest is part of every campaign job
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
 
 
-def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print) -> list[Period]:
+def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print,
+                      now: datetime | None = None) -> list[Period]:
     """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe."""
-    start, end = parse_period(campaign, first), parse_period(campaign, last)
+    now = now or datetime.now(timezone.utc)
+    cutoff = data_cutoff(None, now)
+    start, end = (resolve_period(config, campaign, text, now) for text in (first, last))
     if end < start:
         raise ValueError(f"--to {last} is before --from {first}")
-    periods = [start]
+    periods = [start.until(cutoff)]
     while periods[-1] < end:
-        periods.append(periods[-1].next())
+        periods.append(periods[-1].next().until(cutoff))
     _prepare(config, 0, echo)
     with _environment(config), _instance() as instance:
         for period in periods:
-            _execute(instance, JOB_NAMES[campaign], period.key, echo)
+            _execute(instance, JOB_NAMES[campaign], period, echo)
     return periods

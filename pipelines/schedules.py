@@ -7,6 +7,7 @@ from datetime import date, timezone
 import dagster as dg
 
 from pipelines.jobs import JOB_NAMES
+from pipelines.partitions import CUTOFF_TAG
 from valuemail.config import Config
 from valuemail.periods import last_complete_period, period_start
 
@@ -20,9 +21,11 @@ def _period_schedule(campaign: str, cron: str) -> dg.ScheduleDefinition:
         description=f"Runs the {campaign} value e-mail for the {campaign} period that has just ended.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        period = last_complete_period(campaign, context.scheduled_execution_time.astimezone(timezone.utc))
+        scheduled = context.scheduled_execution_time.astimezone(timezone.utc)
+        period = last_complete_period(campaign, scheduled)
         # run_key: a tick evaluated twice (daemon restart) never starts a second run for the period.
-        return dg.RunRequest(run_key=f"{campaign}:{period.key}", partition_key=period.key, tags={"campaign": campaign})
+        return dg.RunRequest(run_key=f"{campaign}:{period.key}", partition_key=period.key,
+                             tags={"campaign": campaign, CUTOFF_TAG: scheduled.date().isoformat()})
 
     return _schedule
 
@@ -52,7 +55,10 @@ def _yearly_schedule(config: Config) -> dg.ScheduleDefinition:
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         run_day = context.scheduled_execution_time.astimezone(timezone.utc).date()
         key = yearly_partition_for(run_day, covers)
-        return dg.RunRequest(run_key=f"yearly:{key}", partition_key=key, tags={"campaign": "yearly"})
+        # The cut-off is the scheduled day, not the day the run happens to execute: the wrapped
+        # sent on 1 December covers 1 January - 30 November even when it runs late.
+        return dg.RunRequest(run_key=f"yearly:{key}", partition_key=key,
+                             tags={"campaign": "yearly", CUTOFF_TAG: run_day.isoformat()})
 
     return _schedule
 

@@ -57,6 +57,8 @@ from babel.numbers import format_currency, format_decimal, format_percent, get_c
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
+from valuemail.periods import Period
+
 log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
@@ -368,7 +370,11 @@ class Localizer:
         return format_date(day, "long", locale=self.babel_id)
 
     def period_label(self, campaign: str, start: date, end_exclusive: date) -> str:
-        """"Nov 16 – 22, 2026" · "2026. nov. 16–22." · "2026年11月16日至22日"; months and years by name."""
+        """"Nov 16 – 22, 2026" · "2026. nov. 16–22." · "2026年11月16日至22日"; months and years by name;
+        a period measured only up to a cut-off by its dates: "Jan 1 – Nov 30, 2026 so far"."""
+        if is_to_date(campaign, start, end_exclusive):
+            dates = format_interval(start, end_exclusive - timedelta(days=1), "yMMMd", locale=self.babel_id)
+            return self.gettext("%(dates)s so far") % {"dates": dates}
         if campaign == "weekly":
             return format_interval(start, end_exclusive - timedelta(days=1), "yMMMd", locale=self.babel_id)
         if campaign == "monthly":
@@ -377,6 +383,11 @@ class Localizer:
 
     def __repr__(self) -> str:
         return f"Localizer({self.locale!r})"
+
+
+def is_to_date(campaign: str, start: date, end_exclusive: date) -> bool:
+    """True when the e-mail covers its period only up to a cut-off (the wrapped sent on 1 December)."""
+    return end_exclusive < Period(campaign, start).end
 
 
 @functools.lru_cache(maxsize=None)

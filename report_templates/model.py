@@ -75,7 +75,7 @@ class EmailData:
 
     campaign: str
     period_start: date
-    period_end: date  # exclusive
+    period_end: date  # exclusive: the period's end, or the cut-off when it was measured to date
     customer_id: str
     links: Links
     name: str | None = None

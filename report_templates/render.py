@@ -288,6 +288,7 @@ class EmailRenderer:
             "dir": loc.direction,
             "fonts": _fonts_for(locale),
             "period_label": loc.period_label(campaign, start, end),
+            "to_date": i18n.is_to_date(campaign, start, end),
             "year": start.year,
             "month_name": loc.month_names[start.month - 1],
             "weekday_abbr": loc.weekday_abbr,

@@ -300,6 +300,16 @@ def _select_customers(con: duckdb.DuckDBPyConnection, period: Period, customer_i
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def measured_period(con: duckdb.DuckDBPyConnection, period: Period) -> Period:
+    """``period`` measured as its segments were: up to the cut-off stored with them (``as_of``), so an
+    e-mail about a year to date names the dates its figures cover, whenever it is rendered."""
+    if "as_of" not in _columns(con, "segments"):
+        return period
+    as_of = con.execute("SELECT max(as_of) FROM segments WHERE campaign = ? AND period = ?",
+                        [period.campaign, period.start]).fetchone()[0]
+    return period.until(as_of.date()) if as_of else period
+
+
 def _peer_histograms(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, visuals.PeerHistogram]:
     cols = _columns(con, "peer_distribution")
     if not {"cohort", "bucket_edges", "counts", "metric"} <= cols:
@@ -314,7 +324,7 @@ def _peer_histograms(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str
 
 def _data(row: Mapping[str, Any], period: Period, settings: EmailSettings, links: Links,
           charts: tuple[ChartImage, ...] = ()) -> EmailData:
-    return email_data_from_row(row, campaign=period.campaign, period_start=period.start, period_end=period.end,
+    return email_data_from_row(row, campaign=period.campaign, period_start=period.start, period_end=period.as_of,
                                links=links, charts=charts, feature_labels=settings.value_model.features)
 
 
@@ -367,6 +377,7 @@ def render_period_charts(warehouse: Warehouse, config: Config, period: Period,
     customers and to store the rows, not while drawing.
     """
     settings = EmailSettings.from_config(config)
+    period = measured_period(con, period)
     folder = charts_dir(config, period)
     with _session(warehouse) as con:
         rows = _select_customers(con, period)
@@ -462,6 +473,7 @@ def render_period_emails(
     With an opener as ``warehouse`` the file is open only to read and to store, not while rendering.
     """
     settings = EmailSettings.from_config(config)
+    period = measured_period(con, period)
     share_settings = share.ShareSettings.from_config(config)
     publisher = publisher or share.publisher_for(config, share_settings)
     renderer = settings.renderer()
@@ -577,6 +589,7 @@ def preview_email(con: duckdb.DuckDBPyConnection, config: Config, period: Period
     Works for any customer, eligible or not (an analyst wants to see what they *would* get).
     """
     settings = EmailSettings.from_config(config)
+    period = measured_period(con, period)
     rows = _select_customers(con, period, [customer_id], eligible_only=False)
     if not rows:
         raise LookupError(f"no customer {customer_id!r} in the warehouse")

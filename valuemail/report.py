@@ -34,7 +34,7 @@ def run_report(con: duckdb.DuckDBPyConnection, config: Config, period: Period) -
 
     eligible = sum(n for r, n in decisions if r == "send")
     lines = [
-        f"valuemail — {period.campaign} e-mail for the period starting {period.key} (until {period.end.isoformat()}, exclusive)",
+        f"valuemail — {period.campaign} e-mail for the period starting {period.key} (until {period.as_of.isoformat()}, exclusive)",
         "",
         f"  warehouse      {events:,} events, {customers:,} customers  ({config.warehouse_path})",
         f"  quarantine     {rejected:,} rows rejected, {flagged:,} flagged but kept  (SELECT * FROM quarantine)",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import click
 
 from valuemail.config import Config
-from valuemail.periods import Period, last_complete_period, parse_period
+from valuemail.periods import Period, resolve_period
 
 
-def period_argument(campaign: str, period: str | None) -> Period:
-    """``--period`` as a Period (default: the last complete one), or a usage error naming it."""
+def period_argument(config: Config, campaign: str, period: str | None) -> Period:
+    """``--period`` as a Period (default: the last complete one), or a usage error naming it
+    (not a date, or outside the periods there are)."""
     try:
-        return parse_period(campaign, period) if period else last_complete_period(campaign)
+        return resolve_period(config, campaign, period, datetime.now(timezone.utc))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from None
 

@@ -28,7 +28,7 @@ def explain(obj, customer_id: str, campaign: str, period: str | None, as_json: b
     from valuemail.warehouse import open_warehouse
 
     config = obj.config
-    p = period_argument(campaign, period)
+    p = period_argument(config, campaign, period)
     require_warehouse(config)
     with open_warehouse(config.warehouse_path, read_only=True) as con, open_store(config) as store:
         info = gather(con, config, customer_id, p, store=store)

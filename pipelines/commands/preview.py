@@ -35,7 +35,7 @@ def preview(obj, customer_id: str, campaign: str, period: str | None, out_dir: s
     from valuemail.warehouse import open_warehouse
 
     config = obj.config
-    p = period_argument(campaign, period)
+    p = period_argument(config, campaign, period)
     out = Path(out_dir)
     _refuse_pipeline_folder(config, out)
     require_warehouse(config)
