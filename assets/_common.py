@@ -9,7 +9,7 @@ from typing import Callable
 import dagster as dg
 import duckdb
 
-from pipelines.partitions import CUTOFF_TAG
+from pipelines.jobs import CUTOFF_TAG
 from valuemail.periods import Period
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+# Run tag with the run's data cut-off (YYYY-MM-DD, exclusive), set by the schedules and the CLI:
+# a period that has not ended by then is measured up to it (valuemail.periods.Period.as_of).
+CUTOFF_TAG = "valuemail/cutoff"
+
 JOB_NAMES = {"weekly": "weekly_value_email", "monthly": "monthly_value_email", "yearly": "yearly_wrapped"}
 
 

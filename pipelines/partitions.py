@@ -2,7 +2,8 @@
 
 Every key is the period's first day (``2026-11-16``, ``2026-11-01``, ``2026-01-01``),
 the same name the warehouse tables use in their ``period`` column.  They start at the
-period holding ``[schedules] first_period`` ($VALUEMAIL_CONFIG / the embedded defaults).
+period holding ``[schedules] first_period`` of the configuration in $VALUEMAIL_CONFIG when this
+module is first imported (the runner sets it before importing the definitions).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from valuemail.config import load_config
 from valuemail.periods import first_day, period_start
 
 KEY_FORMAT = "%Y-%m-%d"
-# Run tag with the run's data cut-off (YYYY-MM-DD, exclusive), set by the schedules and the CLI:
-# a period that has not ended by then is measured up to it (valuemail.periods.Period.as_of).
-CUTOFF_TAG = "valuemail/cutoff"
 _FIRST = first_day(load_config())
 
 

@@ -18,8 +18,7 @@ from typing import Callable, Iterator
 import dagster as dg
 
 from pipelines.instance import prepare_dagster_home
-from pipelines.jobs import JOB_NAMES
-from pipelines.partitions import CUTOFF_TAG
+from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
 from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
 from valuemail.periods import Period, data_cutoff, resolve_period

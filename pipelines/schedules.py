@@ -6,8 +6,7 @@ from datetime import date, timezone
 
 import dagster as dg
 
-from pipelines.jobs import JOB_NAMES
-from pipelines.partitions import CUTOFF_TAG
+from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
 from valuemail.config import Config
 from valuemail.periods import last_complete_period, period_start
 

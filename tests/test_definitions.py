@@ -6,8 +6,11 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import defs
+from pipelines.jobs import CUTOFF_TAG
+from pipelines.partitions import PARTITIONS
 from pipelines.schedules import build_schedules, yearly_partition_for
 from valuemail.config import load_config
+from valuemail.periods import available_periods, first_day
 
 
 def test_definitions_load_and_validate():
@@ -20,6 +23,14 @@ def test_one_job_per_campaign_over_its_partitions():
         job = defs.resolve_job_def(name)
         assert job.partitions_def is not None
         assert job.partitions_def.get_first_partition_key() == first_key
+
+
+def test_the_partitions_are_the_periods_a_run_may_cover():
+    for now in (datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc)):
+        for campaign, partitions in PARTITIONS.items():
+            keys = partitions.get_partition_keys(current_time=now)
+            first, last = available_periods(campaign, first_day(load_config()), now)
+            assert (keys[0], keys[-1]) == (first.key, last.key)
 
 
 def test_every_asset_is_documented_grouped_and_owned():
@@ -45,6 +56,7 @@ def _tick(schedule_name: str, when: datetime) -> dg.RunRequest:
 def test_weekly_schedule_runs_monday_for_the_week_just_ended():
     request = _tick("weekly_value_email_schedule", datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc))
     assert request.partition_key == "2026-11-16"
+    assert request.tags[CUTOFF_TAG] == "2026-11-23"
     assert request.run_key == "weekly:2026-11-16"
 
 
@@ -58,6 +70,7 @@ def test_yearly_wrapped_defaults_to_early_december_year_to_date():
     assert schedule.cron_schedule == "0 6 1 12 *"
     request = _tick("yearly_wrapped_schedule", datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc))
     assert request.partition_key == "2026-01-01"
+    assert request.tags[CUTOFF_TAG] == "2026-12-01"  # 1 Jan - 30 Nov, even when the run starts late
     assert "2026-01-01" in defs.resolve_job_def("yearly_wrapped").partitions_def.get_partition_keys(
         current_time=datetime(2026, 12, 1, 6, tzinfo=timezone.utc))
 

@@ -161,3 +161,17 @@ def test_stale_or_missing_value_model_translation_falls_back_to_english_logged(c
                                 "value_model.brand_new_event.explain"}
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "value_model.workflow_run.explain" in logged and "messages.po" in logged
+
+
+@pytest.mark.parametrize("locale, dates", [("en", "Jan 1\u2009–\u2009Nov 30, 2026 so far"),
+                                           ("hu", "2026. jan. 1.\u2009–\u2009nov. 30. (eddig)"),
+                                           ("zh-CN", "2026年1月1日至11月30日（截至目前）")])
+def test_a_year_to_date_says_which_dates_it_covers_in_every_language(locale, dates):
+    """Issue #12: the wrapped sent on 1 December covers 1 Jan - 30 Nov, and says so (HTML and text)."""
+    assert i18n.localizer(locale).period_label("yearly", date(2026, 1, 1), date(2027, 1, 1)).rstrip(".年") == "2026"
+    assert i18n.localizer(locale).period_label("yearly", date(2026, 1, 1), date(2026, 12, 1)) == dates
+    r = EmailRenderer(samples.BRAND, samples.VALUE_MODEL, samples.THRESHOLDS)
+    full = samples.fixture("active", "yearly", locale)
+    to_date = r.render(replace(full, period_end=date(2026, 12, 1)))
+    assert dates in to_date.html and dates in to_date.text
+    assert dates not in r.render(full).html and dates not in r.render(full).text

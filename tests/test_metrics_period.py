@@ -322,6 +322,23 @@ def test_yearly_wrapped_figures(con, cfg):
     assert r["streak_weeks"] == 1                              # only the last week of 2026
 
 
+def test_a_year_to_date_counts_up_to_the_cutoff_and_compares_with_last_year_to_the_same_day(con, cfg):
+    T.add_customer(con, "a")
+    T.add_event(con, "a", "2025-06-01 10:00:00", quantity=4)
+    T.add_event(con, "a", "2025-12-15 10:00:00", quantity=6)      # after 1 Dec last year: not compared
+    T.add_event(con, "a", "2025-12-10 10:00:00", "document_signed", amount_saved=7, currency="USD")  # idem
+    T.add_event(con, "a", "2026-03-02 10:00:00", "report_generated", quantity=3)
+    T.add_event(con, "a", "2026-11-30 23:59:59")                  # the last day measured
+    T.add_event(con, "a", "2026-12-01 00:00:00", quantity=50)     # on the cut-off day: not measured
+    year_to_date = Period("yearly", date(2026, 1, 1)).until(date(2026, 12, 1))
+    run(con, cfg, year_to_date)
+    r = row(con, period=year_to_date)
+    assert r["tasks"] == 4 and r["monthly_tasks"] == [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert r["prev_tasks"] == 4 and r["tasks_change_pct"] == pytest.approx(0.0)
+    assert r["prev_money_saved"] == Decimal("0.00")
+    assert r["active_days"] == 2 and r["streak_weeks"] == 1     # the week of 30 Nov is the last one measured
+
+
 # -- idempotency and backfills ---------------------------------------------------------------
 
 

@@ -158,3 +158,25 @@ def test_at_risk_event_list_is_configurable(con, tmp_path):
     T.add_email_event(con, "subscription", "2026-11-10", customer_id="a", campaign=None)
     compute_segments(con, cfg, WEEK)
     assert seg(con, "a")["tier"] == "silent"
+
+
+def test_a_year_to_date_is_judged_as_of_its_cutoff_not_the_year_end(con, cfg):
+    """Issue #12: the wrapped sent on 1 December called November's customers lapsed "36 days before 2027-01-01"."""
+    year_to_date = Period("yearly", date(2026, 1, 1)).until(date(2026, 12, 1))
+    T.add_customer(con, "november", signed_up_at="2025-03-01")
+    T.add_event(con, "november", "2026-11-25 10:00:00")
+    T.add_customer(con, "newcomer", signed_up_at="2026-11-10")     # 21 days before the cut-off: new
+    T.add_event(con, "newcomer", "2026-11-12 10:00:00")
+    T.add_customer(con, "after_cutoff", signed_up_at="2026-12-02")  # not a customer yet at the cut-off
+    T.add_customer(con, "september", signed_up_at="2025-03-01")
+    T.add_event(con, "september", "2026-09-15 10:00:00")
+    T.add_event(con, "september", "2026-12-02 10:00:00")           # after the cut-off: not seen
+    summary = compute_segments(con, cfg, year_to_date)
+    assert seg(con, "november", year_to_date)["stage"] == "active"
+    assert seg(con, "november", year_to_date)["stage_reason"] == \
+        "active: last activity 2026-11-25 (5 days before 2026-12-01, within 30)"
+    assert seg(con, "newcomer", year_to_date)["stage"] == "new"
+    assert seg(con, "after_cutoff", year_to_date) is None
+    assert seg(con, "september", year_to_date)["stage"] == "lapsed"
+    assert seg(con, "november", year_to_date)["as_of"] == datetime(2026, 12, 1)
+    assert summary.as_of == "2026-12-01T00:00:00" and summary.rows == 3
