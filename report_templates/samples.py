@@ -135,7 +135,8 @@ NAMES = {  # as each language writes a full name (Hungarian: family name first)
 
 def fixture(name: str, campaign: str = "weekly", locale: str = "en") -> EmailData:
     """A named customer: ``active``, ``new``, ``low``, ``empty``, ``hostile``, ``rtl``, ``long``, ``minimal``, and
-    ``time_only``, ``money_only``, ``tasks_only`` (counted with :func:`value_model_for` of the name)."""
+    ``time_only``, ``money_only``, ``tasks_only`` (counted with :func:`value_model_for` of the name);
+    ``to_date`` (yearly): the year measured up to a cut-off."""
     start, end = PERIODS[campaign]
     n_days = (end - start).days
     daily = tuple([12, 41, 18, 25, 30, 6, 5][i % 7] for i in range(n_days))
@@ -212,6 +213,8 @@ def _fixture(name: str, base: EmailData, start: date, n_days: int, scale: int, l
         return replace(base, minutes_saved=Decimal(0), money_saved=Decimal("412.80") * scale)
     if name == "tasks_only":
         return replace(base, minutes_saved=Decimal(0), money_saved=Decimal(0))
+    if name == "to_date":  # the wrapped sent on 1 December: the year measured up to 30 November
+        return replace(base, period_end=date(start.year, 12, 1), monthly_tasks=base.monthly_tasks[:11] + (0,))
     if name == "hostile":
         return replace(base, name='"><mj-image src="https://evil.example/x.png"><script>alert(1)</script>\r\nBcc: x@evil.example')
     if name == "rtl":

@@ -31,6 +31,7 @@ CASES = [
     ("weekly", "time_only", "en"), ("monthly", "time_only", "zh-CN"), ("yearly", "time_only", "hu"),
     ("weekly", "money_only", "hu"), ("monthly", "money_only", "en"), ("yearly", "money_only", "zh-CN"),
     ("weekly", "tasks_only", "zh-CN"), ("monthly", "tasks_only", "hu"), ("yearly", "tasks_only", "en"),
+    ("yearly", "to_date", "hu"),
 ]
 
 

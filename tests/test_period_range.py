@@ -46,7 +46,7 @@ def test_as_of_in_the_future_is_refused(tmp_path):
 def test_the_wrapped_sent_on_1_december_covers_the_year_to_30_november(tmp_path):
     """Issue #12 item 1: November's customers were skipped as lapsed "36 days before 2027-01-01"."""
     home = tmp_path / "home"
-    assert _cli("sample-data", "--customers", "300", "--seed", "12", "--end-date", "2026-12-02",
+    assert _cli("sample-data", "--customers", "150", "--seed", "12", "--end-date", "2026-12-02",
                 "--out", home / "landing").exit_code == 0
     result = _cli("--home", home, "run", "--campaign", "yearly", "--period", "2026-01-01", "--as-of", "2026-12-01")
     assert result.exit_code == 0, result.output
@@ -64,6 +64,12 @@ def test_the_wrapped_sent_on_1_december_covers_the_year_to_30_november(tmp_path)
     assert lapsed_in_november == 0
     assert after_cutoff > 0 and measured == in_window
     assert text_paths and all("Jan 1\u2009–\u2009Nov 30, 2026 so far" in Path(p).read_text() for p in text_paths)
+    # a preview days later names the dates its figures cover, not the day it is made
+    customer = Path(text_paths[0]).stem
+    preview = _cli("--home", home, "preview", customer, "--campaign", "yearly", "--period", "2026",
+                   "--out", tmp_path / "preview", "--no-screenshot")
+    assert preview.exit_code == 0, preview.output
+    assert "Jan 1\u2009–\u2009Nov 30, 2026 so far" in (tmp_path / "preview" / f"{customer}.txt").read_text()
 
 
 def test_older_history_runs_once_first_period_says_so(tmp_path):
