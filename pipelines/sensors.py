@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
 from delivery.eligibility import periods_with_deferred
-from pipelines.jobs import JOB_NAMES
+from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
 from pipelines.resources import ValuemailResource
+from valuemail.emails import measured_period
+from valuemail.periods import Period
 
 DATA_SUFFIXES = {".csv", ".ndjson", ".jsonl", ".json", ".parquet"}
 
@@ -92,12 +94,16 @@ def build_delivery_sensors() -> list[dg.SensorDefinition]:
             if not path.exists():
                 return dg.SkipReason("no warehouse yet")
             with valuemail.warehouse(read_only=True) as con:
-                periods = periods_with_deferred(con, campaign, today)
-            if not periods:
+                # Each re-run keeps the cut-off its period was measured with: the deferred customers
+                # of the wrapped sent on 1 December get the same 1 Jan - 30 Nov figures.
+                cutoffs = {p: measured_period(con, Period(campaign, date.fromisoformat(p))).as_of
+                           for p in periods_with_deferred(con, campaign, today)}
+            if not cutoffs:
                 return dg.SkipReason(f"no {campaign} period has deferred customers")
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
                                   asset_selection=delivery_selection(campaign),
-                                  tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
+                                  tags={"campaign": campaign, "reason": "domain_cap_deferred", CUTOFF_TAG: cutoff.isoformat()})
+                    for p, cutoff in cutoffs.items()]
 
         sensors.append(dg.sensor(
             name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,

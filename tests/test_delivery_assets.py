@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_delivery_support import PERIOD, make_home  # noqa: E402
 
 from assets.delivery import build_delivery_assets  # noqa: E402
+from pipelines.jobs import CUTOFF_TAG  # noqa: E402
 from pipelines.sensors import build_delivery_sensors  # noqa: E402
 from pipelines.resources import ValuemailResource  # noqa: E402
 
@@ -81,6 +82,7 @@ def test_deferred_sensor_asks_for_a_rerun_of_periods_with_deferred_customers(tmp
         result = sensor.evaluate_tick(ctx)
     assert [r.partition_key for r in result.run_requests] == [PERIOD.key]
     assert result.run_requests[0].run_key.startswith(f"deferred:weekly:{PERIOD.key}:")
+    assert result.run_requests[0].tags[CUTOFF_TAG] == PERIOD.as_of.isoformat()  # re-measured as the first run was
 
 
 def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_assets(tmp_path, monkeypatch):
