@@ -31,7 +31,7 @@ def build_segments_assets(campaign: str) -> list[dg.AssetsDefinition]:
     )
     def segments(context: dg.AssetExecutionContext, valuemail: ValuemailResource) -> dg.MaterializeResult:
         """Every customer signed up before the period end: lifecycle stage (prospect, new, active,
-        lapsed, seasonal, churned) as of the period end, engagement tier (silent, opened, clicked,
+        lapsed, seasonal, churned) as of the period end (or the run's cut-off), engagement tier (silent, opened, clicked,
         at_risk) from e-mail engagement, consecutive unopened value e-mails, and the reason in words.
 
         Rewritten idempotently per partition; read by eligibility / delivery (sunset rule)."""
