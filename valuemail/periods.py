@@ -69,9 +69,9 @@ class Period:
         previous = self.previous()
         if self.as_of == self.end:
             return previous.end
-        last = self.as_of - timedelta(days=1)  # the last day measured
         if self.campaign == "weekly":
             return self.as_of - timedelta(weeks=1)
+        last = self.as_of - timedelta(days=1)  # the last day measured
         year = previous.start.year
         month = last.month if self.campaign == "yearly" else previous.start.month
         return date(year, month, min(last.day, monthrange(year, month)[1])) + timedelta(days=1)
@@ -131,9 +131,14 @@ def last_complete_period(campaign: str, now: datetime | None = None) -> Period:
 
 
 def resolve_period(config: Config, campaign: str, text: str | None, now: datetime) -> Period:
-    """``--period`` (default: the last complete period at ``now``), checked against the periods there are."""
+    """``--period`` (default: the last complete period at ``now``), or a one-line error naming the
+    periods there are (the Dagster partitions) and the key that adds older ones."""
     period = parse_period(campaign, text) if text else last_complete_period(campaign, now)
-    return check_available(period, first_day(config), now)
+    oldest, latest = available_periods(campaign, first_day(config), now)
+    if not oldest <= period <= latest:
+        raise ValueError(f"there is no {campaign} period {period.key}: the {campaign} periods run from "
+                         f"{oldest.key} to {latest.key} (older history: set [schedules] first_period in the config)")
+    return period
 
 
 def data_cutoff(as_of: date | None, now: datetime) -> date:
@@ -161,12 +166,3 @@ def available_periods(campaign: str, first: date, now: datetime) -> tuple[Period
     last complete one — for the yearly wrapped, the current year, which it covers to date."""
     current = Period(campaign, period_start(campaign, now.date()))
     return Period(campaign, period_start(campaign, first)), current if campaign == "yearly" else current.previous()
-
-
-def check_available(period: Period, first: date, now: datetime) -> Period:
-    """``period`` itself, or a one-line error naming the periods there are and the key that adds older ones."""
-    oldest, latest = available_periods(period.campaign, first, now)
-    if not oldest <= period <= latest:
-        raise ValueError(f"there is no {period.campaign} period {period.key}: the {period.campaign} periods run from "
-                         f"{oldest.key} to {latest.key} (older history: set [schedules] first_period in the config)")
-    return period
