@@ -377,9 +377,9 @@ def render_period_charts(warehouse: Warehouse, config: Config, period: Period,
     customers and to store the rows, not while drawing.
     """
     settings = EmailSettings.from_config(config)
-    period = measured_period(con, period)
     folder = charts_dir(config, period)
     with _session(warehouse) as con:
+        period = measured_period(con, period)
         rows = _select_customers(con, period)
         peers = _peer_histograms(con, period)
     workers = settings.chart_workers if len(rows) >= POOL_MIN_CUSTOMERS else 1
@@ -473,13 +473,13 @@ def render_period_emails(
     With an opener as ``warehouse`` the file is open only to read and to store, not while rendering.
     """
     settings = EmailSettings.from_config(config)
-    period = measured_period(con, period)
     share_settings = share.ShareSettings.from_config(config)
     publisher = publisher or share.publisher_for(config, share_settings)
     renderer = settings.renderer()
     folder = emails_dir(config, period)
     folder.mkdir(parents=True, exist_ok=True)
     with _session(warehouse) as con:
+        period = measured_period(con, period)
         rows = _select_customers(con, period)
         stored = _stored_charts(con, period)
         with transaction(con):
