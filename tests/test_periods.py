@@ -92,6 +92,8 @@ def test_the_first_period_comes_from_the_configuration(tmp_path):
     assert resolve_period(config, "weekly", None, NOW).key == "2026-11-23"
     assert available_periods("monthly", first_day(config), NOW) == (Period("monthly", date(1997, 1, 1)),
                                                                    Period("monthly", date(2026, 11, 1)))
-    for bad, why in (("1 Jan 1997", "is not a date"), ("1899-12-31", "is before 1900-01-01")):
-        with pytest.raises(ConfigError, match=f"schedules.first_period: .*{why}"):
-            first_day(load_config(home=tmp_path, overrides={"schedules": {"first_period": bad}}))
+    with pytest.raises(ConfigError, match="schedules.first_period: '2024-13-01' is not a date"):
+        first_day(load_config(home=tmp_path, overrides={"schedules": {"first_period": "2024-13-01"}}))
+    for bad in ("1 Jan 1997", "1899-12-31"):
+        with pytest.raises(ConfigError, match=r"\[schedules\] first_period: got .*from 1900-01-01 on"):
+            load_config(home=tmp_path, overrides={"schedules": {"first_period": bad}})

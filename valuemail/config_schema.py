@@ -74,6 +74,8 @@ class Schedules(Section):
                            description="a month-day 'MM-DD' such as '12-01'")
     yearly_covers: Literal["year_to_date", "previous_year"]
     hour: int = Field(ge=0, le=23)
+    first_period: str = Field(pattern=r"^(19|[2-9]\d)\d\d-\d\d-\d\d$",
+                              description="a date 'YYYY-MM-DD' from 1900-01-01 on, such as '2024-01-01'")
     landing_sensor_interval_s: int = Field(ge=1, le=86400)
 
 

@@ -15,8 +15,6 @@ from datetime import date, datetime, timedelta, timezone
 from valuemail.config import Config, ConfigError
 
 CAMPAIGNS = ("weekly", "monthly", "yearly")
-# The oldest first_period accepted: every period and its comparisons (a year back) stay plain dates.
-EARLIEST = date(1900, 1, 1)
 
 
 @dataclass(frozen=True, order=True)
@@ -150,14 +148,13 @@ def data_cutoff(as_of: date | None, now: datetime) -> date:
 
 
 def first_day(config: Config) -> date:
-    """``[schedules] first_period``: the oldest day a campaign period may cover (the partitions' start)."""
+    """``[schedules] first_period``: the oldest day a campaign period may cover (the partitions' start).
+    The configuration's schema admits 'YYYY-MM-DD' from 1900 on; this catches '2024-13-01'."""
     text = str(config.section("schedules")["first_period"])
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"schedules.first_period: {text!r} is not a date (YYYY-MM-DD) ({', '.join(config.source)})") from None
-    if day < EARLIEST:
-        raise ConfigError(f"schedules.first_period: {text} is before {EARLIEST} ({', '.join(config.source)})")
     return day
 
 
