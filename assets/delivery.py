@@ -9,7 +9,7 @@ be sent, and every ``send`` decision has a rendered, readable e-mail.
 
 import dagster as dg
 
-from assets._common import markdown_table, period_of
+from assets._common import allow_late, markdown_table, period_of
 from delivery.eligibility import REASONS
 from delivery.send import deliver_period, reconcile_and_decide
 from delivery.transports import make_transport
@@ -47,15 +47,17 @@ def build_delivery_assets(campaign: str) -> list:
         First reconciles what an interrupted run left in flight (``delivery.send.reconcile_ledger``),
         so a message that never left is decided again instead of counted as ``already_sent``.
 
-        Reasons, in their fixed order of precedence: already_sent, invalid_customer, invalid_email,
-        role_address, excluded_domain, complained, bounced, suppressed, unsubscribed,
-        frequency_not_due (preference + sunset rule), prospect, churned, lapsed,
-        inactive_in_period, nothing_to_report, domain_cap_deferred, send.  See
+        Reasons, in their fixed order of precedence: already_sent, stale_period (the send
+        window has closed; the run tag ``valuemail/allow_late = true`` sends anyway),
+        invalid_customer, invalid_email, role_address, excluded_domain, complained, bounced,
+        suppressed, unsubscribed (of anyone with the same mailbox), frequency_not_due
+        (preference + sunset rule), prospect, churned, lapsed, inactive_in_period,
+        nothing_to_report, duplicate_address (one e-mail per mailbox), domain_cap_deferred, send.  See
         ``delivery/eligibility.py``; ``valuemail explain CUSTOMER_ID`` shows one customer's.
         """
         period = period_of(context, campaign)
         with valuemail.warehouse() as con:
-            reconciled, summary = reconcile_and_decide(con, valuemail.load(), period)
+            reconciled, summary = reconcile_and_decide(con, valuemail.load(), period, allow_late=allow_late(context))
             table = _by_reason(con, campaign, period)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": summary.total,
@@ -63,6 +65,7 @@ def build_delivery_assets(campaign: str) -> list:
             "send": summary.send,
             "skipped": summary.total - summary.send,
             "domain_cap_deferred": summary.by_reason.get("domain_cap_deferred", 0),
+            "stale_period": summary.by_reason.get("stale_period", 0),
             "by_reason": table,
         })
 
@@ -86,7 +89,7 @@ def build_delivery_assets(campaign: str) -> list:
     def send_decisions_pass_the_rules(context: dg.AssetCheckExecutionContext,
                                       valuemail: ValuemailResource) -> dg.AssetCheckResult:
         from delivery.addresses import AddressRules
-        from delivery.prefs import blocked, open_store
+        from delivery.prefs import blocked, mailbox_siblings, open_store
 
         period = period_of(context, campaign)
         config = valuemail.load()
@@ -95,10 +98,11 @@ def build_delivery_assets(campaign: str) -> list:
             rows = con.execute(
                 "SELECT e.customer_id, c.email, e.decided_at FROM eligibility e JOIN customers c USING (customer_id) "
                 "WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'", [campaign, period.start]).fetchall()
+            siblings = mailbox_siblings(con)
         bad_address = [(cid, rules.classify(email)[0]) for cid, email, _ in rows if rules.classify(email)[0]]
         decided = {cid: at for cid, _, at in rows}
         with open_store(config) as store:
-            now_blocked = blocked(store, list(decided), campaign)
+            now_blocked = blocked(store, list(decided), campaign, siblings)
             violations, changed_since = [], 0
             for cid, reason in now_blocked.items():
                 profile = store.profile(cid)

@@ -44,6 +44,7 @@ import duckdb
 from delivery import outbox as ledger
 from delivery.messages import ContentError, MessageSource, Rendered, build_chunk, init_builder
 from delivery.outbox import Claimed, Journal, Outcome, ReconcileReport
+from delivery.prefs import blocked, mailbox_siblings
 from delivery.transports.base import (
     Envelope,
     OutcomeUnknown,
@@ -215,7 +216,8 @@ def reconcile_ledger(
             transport.close()
 
 
-def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period: Period, store=None, now=None):
+def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period: Period, store=None, now=None,
+                         allow_late: bool = False):
     """The eligibility stage: reconcile the ledger first, then decide.
 
     A crash leaves rows ``sending``; deciding on them would call messages that never left
@@ -226,7 +228,7 @@ def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period:
     from delivery.eligibility import decide_eligibility
 
     reconciled = reconcile_ledger(con, config, period)
-    return reconciled, decide_eligibility(con, config, period, store=store, now=now)
+    return reconciled, decide_eligibility(con, config, period, store=store, now=now, allow_late=allow_late)
 
 
 class _Batch:
@@ -274,6 +276,8 @@ def deliver(
     except duckdb.CatalogException:
         pass
 
+    siblings = mailbox_siblings(con) if store is not None else {}  # a mailbox's suppressions apply to all its customers
+
     stop = threading.Event()
     stop_reason: list[str] = []
     local = threading.local()
@@ -292,9 +296,7 @@ def deliver(
     def check(ids: list[str]) -> dict[str, str]:
         if store is None or not ids:
             return {}
-        from delivery.prefs import blocked
-
-        return blocked(store, ids, period.campaign)
+        return blocked(store, ids, period.campaign, siblings)
 
     def watch() -> "_StoreWatch":
         w = getattr(local, "watch", None)

@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 
 import dagster as dg
 
+from assets._common import ALLOW_LATE_TAG
+from delivery.window import SendWindow
 from pipelines.instance import prepare_dagster_home
 from pipelines.jobs import JOB_NAMES
 from pipelines.resources import WRITER_POOL
@@ -140,7 +142,8 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None, echo: Echo) -> None:
+def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None, echo: Echo,
+             allow_late: bool = False) -> None:
     """Run the job in a worker thread, so SIGTERM / Ctrl-C reach this (main) thread.
 
     In the main thread Dagster captures both signals and checks for them only between a
@@ -152,7 +155,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
     from pipelines.definitions import defs
 
     release_dead_runs(instance, echo)
-    echo(f"running {job_name}" + (f" for the period {partition}" if partition else ""))
+    echo(f"running {job_name}" + (f" for the period {partition}" if partition else "")
+         + (" (late send allowed)" if allow_late else ""))
     # Dagster's step-by-step DEBUG lines go to the run's event log (the UI), not the terminal.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     errors: list[BaseException] = []
@@ -161,7 +165,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
         try:
             defs.resolve_job_def(job_name).execute_in_process(
                 run_config=quiet, instance=instance, partition_key=partition, raise_on_error=True,
-                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+                      **({ALLOW_LATE_TAG: "true"} if allow_late else {})},
             )
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
@@ -189,19 +194,28 @@ def _execute(instance: dg.DagsterInstance, job_name: str, partition: str | None,
 
 
 def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,
-                 echo: Echo = print) -> str:
-    """Run one campaign period (its job ingests new files first) and return the report."""
+                 echo: Echo = print, allow_late: bool = False) -> str:
+    """Run one campaign period (its job ingests new files first) and return the report.
+
+    A period whose send window has closed is computed but not sent unless ``allow_late``.
+    """
     period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
+    SendWindow.from_config(config)  # a bad window is a one-line error before anything runs
     _prepare(config, sample_customers, echo)
     with _environment(config), _instance() as instance:
-        _execute(instance, JOB_NAMES[campaign], period.key, echo)  # ingest is part of every campaign job
+        _execute(instance, JOB_NAMES[campaign], period.key, echo, allow_late)  # ingest is part of every job
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
 
 
-def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print) -> list[Period]:
-    """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe."""
+def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print,
+                      allow_late: bool = False) -> list[Period]:
+    """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe.
+
+    Periods whose send window has closed are computed but not sent unless ``allow_late``.
+    """
     start, end = parse_period(campaign, first), parse_period(campaign, last)
+    SendWindow.from_config(config)
     if end < start:
         raise ValueError(f"--to {last} is before --from {first}")
     periods = [start]
@@ -210,5 +224,5 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     _prepare(config, 0, echo)
     with _environment(config), _instance() as instance:
         for period in periods:
-            _execute(instance, JOB_NAMES[campaign], period.key, echo)
+            _execute(instance, JOB_NAMES[campaign], period.key, echo, allow_late)
     return periods

@@ -11,12 +11,15 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import dagster as dg
 
 from delivery.eligibility import periods_with_deferred
+from delivery.window import SendWindow
 from pipelines.jobs import JOB_NAMES
 from pipelines.resources import ValuemailResource
+from valuemail.periods import parse_period
 
 DATA_SUFFIXES = {".csv", ".ndjson", ".jsonl", ".json", ".parquet"}
 
@@ -82,19 +85,32 @@ def delivery_selection(campaign: str) -> list[dg.AssetKey]:
     return [dg.AssetKey([campaign, name]) for name in ("eligibility", "charts", "emails", "sent_emails")]
 
 
-def build_delivery_sensors() -> list[dg.SensorDefinition]:
-    """One daily sensor per campaign: re-run the delivery of periods with deferred or interrupted messages."""
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build_delivery_sensors(clock: Callable[[], datetime] = _utcnow) -> list[dg.SensorDefinition]:
+    """One daily sensor per campaign: re-run the delivery of periods with deferred or interrupted messages.
+
+    Periods whose send window has closed (``delivery/window.py``) are never requested: their
+    deferred customers stay unsent.  ``clock`` (aware UTC) is injectable for tests.
+    """
     sensors = []
     for campaign, job_name in JOB_NAMES.items():
         def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
-            today = datetime.now(timezone.utc).date()
-            path = valuemail.load().warehouse_path
-            if not path.exists():
+            now = clock()
+            today = now.date()
+            config = valuemail.load()
+            if not config.warehouse_path.exists():
                 return dg.SkipReason("no warehouse yet")
             with valuemail.warehouse(read_only=True) as con:
-                periods = periods_with_deferred(con, campaign, today)
+                deferred = periods_with_deferred(con, campaign, today)
+            window = SendWindow.from_config(config)
+            stale = [p for p in deferred if window.is_stale(parse_period(campaign, p), now)]
+            periods = [p for p in deferred if p not in stale]
             if not periods:
-                return dg.SkipReason(f"no {campaign} period has deferred customers")
+                return dg.SkipReason(f"no {campaign} period has deferred customers"
+                                     + (f" within its send window ({len(stale)} stale: {', '.join(stale)})" if stale else ""))
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
                                   asset_selection=delivery_selection(campaign),
                                   tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]

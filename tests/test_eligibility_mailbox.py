@@ -62,8 +62,8 @@ def test_a_mailbox_that_already_has_the_message_gets_no_second_one(tmp_path):
     with home.con() as con:
         assert deliver_period(con, home.config, PERIOD).sent == 2
         # a customer with the same mailbox and a lower id appears later (e.g. a second account)
-        con.execute("INSERT INTO customers SELECT 'a0001', 'Dup@GMAIL.com', name, locale, timezone, plan, country, "
-                    "signed_up_at, NULL, NULL, NULL, source, ingested_at FROM customers WHERE customer_id = 'c0001'")
+        con.execute("INSERT INTO customers SELECT * REPLACE ('a0001' AS customer_id, 'Dup@GMAIL.com' AS email) "
+                    "FROM customers WHERE customer_id = 'c0001'")
         con.execute("INSERT INTO customer_metrics SELECT campaign, period, 'a0001', tasks, minutes_saved, money_saved "
                     "FROM customer_metrics WHERE customer_id = 'c0001'")
     decide(home)

@@ -43,6 +43,11 @@ def run_report(con: duckdb.DuckDBPyConnection, config: Config, period: Period) -
     for reason, n in decisions:
         if reason != "send":
             lines.append(f"                   {n:>8,}  {reason}")
+    if any(reason == "stale_period" for reason, _ in decisions):
+        from delivery.window import SendWindow
+
+        lines += [f"  NOT SENT       stale period: {SendWindow.from_config(config).describe(period)};",
+                  "                 nothing is sent for it.  To send it anyway: valuemail run --allow-late"]
     lines.append(f"  e-mails        {emails:,} rendered  ({config.home / 'emails' / period.campaign / period.key})")
     lines.append("  delivery       " + (", ".join(f"{n:,} {s}" for s, n in ledger) or "nothing sent")
                  + f"  ({config.outbox_dir / period.campaign / period.key})")
