@@ -104,3 +104,30 @@ def test_the_deferred_sends_sensor_never_asks_for_a_stale_period(tmp_path, monke
     assert [r.partition_key for r in requested(datetime(2026, 11, 24, 6, tzinfo=UTC)).run_requests] == [PERIOD.key]
     stale = requested(LATE)
     assert not stale.run_requests and "stale" in stale.skip_message
+
+
+def test_a_dagster_run_sends_a_stale_period_only_with_the_allow_late_tag(tmp_path, monkeypatch):
+    from assets._common import ALLOW_LATE_TAG
+    from assets.delivery import build_delivery_assets
+    from pipelines.resources import ValuemailResource
+
+    monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
+    home = make_home(tmp_path, n=3, domain="gmail.com")
+    stale = Period("weekly", date(2026, 6, 1))  # long stale (and after the customers signed up)
+
+    def eligibility(tags):
+        return dg.materialize(build_delivery_assets("weekly"), selection=[dg.AssetKey(["weekly", "eligibility"])],
+                              resources={"valuemail": ValuemailResource(home=str(home.path))},
+                              partition_key=stale.key, tags=tags, raise_on_error=False)
+
+    meta = eligibility({}).asset_materializations_for_node("weekly__eligibility")[0].metadata
+    assert meta["stale_period"].value == 3 and meta["send"].value == 0
+    with home.con() as con:
+        con.execute("INSERT INTO customer_metrics SELECT campaign, ?, customer_id, tasks, minutes_saved, money_saved "
+                    "FROM customer_metrics", [stale.start])
+    meta = eligibility({ALLOW_LATE_TAG: "true"}).asset_materializations_for_node("weekly__eligibility")[0].metadata
+    assert meta["stale_period"].value == 0 and meta["send"].value == 3
+    bad = eligibility({ALLOW_LATE_TAG: "yes"})
+    assert not bad.success
+    failure = [e for e in bad.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "valuemail/allow_late must be true or false" in str(failure.event_specific_data.error)
