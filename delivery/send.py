@@ -13,7 +13,8 @@
    preferences and suppressions from the preference store, and right before each send it
    re-reads the rest of the chunk if the store changed since (SQLite ``data_version``) or the
    read is older than ``recheck_max_age_s``: a customer who unsubscribed is ``cancelled``,
-   not sent.  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
+   not sent — as is one whose mailbox another customer unsubscribed (same normalised
+   address, :func:`delivery.prefs.mailbox_siblings`).  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
    One commit records the batch's outcomes.  While the workers send batch *k*, the main
    thread records batch *k − 1* and claims batch *k + 1*.
 4. **Retries**: transient refusals go back to ``pending`` with a backoff; the run waits for

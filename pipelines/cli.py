@@ -148,12 +148,15 @@ def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str, allow_late: bo
     from pipelines.runner import RunInterrupted, backfill_campaign
 
     try:
-        periods = backfill_campaign(obj.config, campaign, first, last, echo=click.echo, allow_late=allow_late)
+        periods, stale = backfill_campaign(obj.config, campaign, first, last, echo=click.echo, allow_late=allow_late)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except RunInterrupted as exc:
         _exit_now(str(exc))
     click.echo(f"backfilled {len(periods)} {campaign} periods: {periods[0].key} … {periods[-1].key}")
+    if stale:
+        click.echo(f"{len(stale)} of them stale (send window closed; computed, nothing sent: "
+                   f"{', '.join(p.key for p in stale)}); --allow-late sends them")
 
 
 @main.command("ui")

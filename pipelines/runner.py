@@ -23,7 +23,7 @@ from pipelines.jobs import JOB_NAMES
 from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
 from valuemail.periods import Period, last_complete_period, parse_period
-from valuemail.report import run_report
+from valuemail.report import run_report, stale_periods
 from valuemail.warehouse import open_warehouse
 
 Echo = Callable[[str], None]
@@ -209,10 +209,11 @@ def run_campaign(config: Config, campaign: str, period_text: str | None, sample_
 
 
 def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print,
-                      allow_late: bool = False) -> list[Period]:
+                      allow_late: bool = False) -> tuple[list[Period], list[Period]]:
     """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe.
 
     Periods whose send window has closed are computed but not sent unless ``allow_late``.
+    Returns the periods run and those of them that were stale (nothing sent).
     """
     start, end = parse_period(campaign, first), parse_period(campaign, last)
     SendWindow.from_config(config)
@@ -225,4 +226,5 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     with _environment(config), _instance() as instance:
         for period in periods:
             _execute(instance, JOB_NAMES[campaign], period.key, echo, allow_late)
-    return periods
+    with open_warehouse(config.warehouse_path, read_only=True) as con:
+        return periods, stale_periods(con, periods)

@@ -119,6 +119,7 @@ def build_delivery_sensors(clock: Callable[[], datetime] = _utcnow) -> list[dg.S
             name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
             description=f"Once a day, re-runs the delivery assets of each {campaign} period that still has customers "
                         "deferred by the per-domain daily cap, messages left pending, or messages a crashed run left "
-                        "in flight, so they are sent — not dropped, never twice.",
+                        "in flight, so they are sent — not dropped, never twice; never a period whose send window "
+                        "has closed.",
         )(evaluate))
     return sensors
