@@ -89,7 +89,7 @@ def build_delivery_assets(campaign: str) -> list:
     def send_decisions_pass_the_rules(context: dg.AssetCheckExecutionContext,
                                       valuemail: ValuemailResource) -> dg.AssetCheckResult:
         from delivery.addresses import AddressRules
-        from delivery.prefs import blocked, mailbox_siblings, open_store
+        from delivery.prefs import mailbox_siblings, open_store, suppressed_before
 
         period = period_of(context, campaign)
         config = valuemail.load()
@@ -102,15 +102,7 @@ def build_delivery_assets(campaign: str) -> list:
         bad_address = [(cid, rules.classify(email)[0]) for cid, email, _ in rows if rules.classify(email)[0]]
         decided = {cid: at for cid, _, at in rows}
         with open_store(config) as store:
-            now_blocked = blocked(store, list(decided), campaign, siblings)
-            violations, changed_since = [], 0
-            for cid, reason in now_blocked.items():
-                profile = store.profile(cid)
-                since = profile.suppressed_since if profile else None
-                if since is not None and since.replace(tzinfo=None) < decided[cid]:
-                    violations.append((cid, reason))
-                else:
-                    changed_since += 1  # changed their mind after the decision: the send step cancels them
+            violations, changed_since = suppressed_before(store, decided, campaign, siblings)
         return dg.AssetCheckResult(
             passed=not bad_address and not violations,
             metadata={"send_decisions": len(rows), "bad_addresses": len(bad_address),

@@ -8,6 +8,7 @@ writes suppressions from engagement events (hard bounce, complaint, SES subscrip
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Iterable, Mapping
 
 import duckdb
@@ -118,3 +119,21 @@ def blocked(store, customer_ids: Iterable[str], campaign: str,
         if not ok:
             out[cid] = STORE_REASON.get(reason, reason)
     return out
+
+
+def suppressed_before(store, decided: Mapping[str, datetime], campaign: str,
+                      siblings: Mapping[str, Iterable[str]] | None = None) -> tuple[list[tuple[str, str]], int]:
+    """An independent re-check of ``send`` decisions (``{customer_id: decided_at}``, naive UTC).
+
+    Returns the ``(customer_id, reason)`` blocked by a suppression older than their decision —
+    of the customer or of anyone with the same mailbox: a faulty decision — and how many are
+    blocked only by a change made since (the send step cancels those).
+    """
+    violations, changed_since = [], 0
+    for cid, reason in blocked(store, list(decided), campaign, siblings).items():
+        profiles = [store.profile(c) for c in (cid, *(siblings or {}).get(cid, ()))]
+        if any(p and p.suppressed_since and p.suppressed_since.replace(tzinfo=None) < decided[cid] for p in profiles):
+            violations.append((cid, reason))
+        else:
+            changed_since += 1
+    return violations, changed_since

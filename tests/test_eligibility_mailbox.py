@@ -82,3 +82,19 @@ def test_the_send_time_recheck_honours_an_unsubscribe_from_another_customer_of_t
             ledger = dict(con.execute("SELECT customer_id, status FROM outbox").fetchall())
     assert ledger == {"c0000": "sent", "c0001": "cancelled"}
     assert dict(report.cancelled) == {"unsubscribed": 1}
+
+
+
+def test_the_independent_recheck_catches_a_send_decision_for_a_mailbox_suppressed_before_it(tmp_path):
+    from datetime import datetime, timedelta
+
+    from delivery.prefs import mailbox_siblings, suppressed_before
+
+    home = make_home(tmp_path, n=4, domain="gmail.com", emails=DUPES)
+    with home.store() as store, home.con() as con:
+        store.unsubscribe("c0002", "one_click")
+        later = datetime.utcnow() + timedelta(minutes=1)   # a (faulty) send decision made after the unsubscribe
+        earlier = datetime.utcnow() - timedelta(minutes=1)  # one made before it: the send step cancels that one
+        siblings = mailbox_siblings(con)
+        assert suppressed_before(store, {"c0001": later, "c0000": later}, "weekly", siblings) == ([("c0001", "unsubscribed")], 0)
+        assert suppressed_before(store, {"c0001": earlier}, "weekly", siblings) == ([], 1)
