@@ -110,7 +110,7 @@ def build_delivery_sensors(clock: Callable[[], datetime] = _utcnow) -> list[dg.S
             periods = [p for p in deferred if p not in stale]
             if not periods:
                 return dg.SkipReason(f"no {campaign} period has deferred customers"
-                                     + (f" within its send window ({len(stale)} stale: {', '.join(stale)})" if stale else ""))
+                                     + (f" within its send window ({len(stale)} stale, latest {stale[-1]})" if stale else ""))
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
                                   asset_selection=delivery_selection(campaign),
                                   tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]
