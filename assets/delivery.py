@@ -7,12 +7,16 @@ be sent, and every ``send`` decision has a rendered, readable e-mail.
 
 
 
+from datetime import datetime, timezone
+
 import dagster as dg
 
 from assets._common import allow_late, markdown_table, period_of
 from delivery.eligibility import REASONS
+from delivery.outbox import cancel_pending
 from delivery.send import deliver_period, reconcile_and_decide
 from delivery.transports import make_transport
+from delivery.window import SendWindow
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
 
@@ -156,6 +160,15 @@ def build_delivery_assets(campaign: str) -> list:
         """
         period = period_of(context, campaign)
         config = valuemail.load()
+        window = SendWindow.from_config(config)
+        if window.is_stale(period, datetime.now(timezone.utc)) and not allow_late(context):
+            # Decided while the window was open, sending after it closed (e.g. this step re-executed
+            # alone weeks later): nothing goes out; a run with valuemail/allow_late revives them.
+            with valuemail.warehouse() as con:
+                cancelled = cancel_pending(con, period, "stale_period")
+            context.log.warning(f"stale period: {window.describe(period)}; nothing sent, {cancelled} pending cancelled")
+            return dg.MaterializeResult(metadata={"sent_this_run": 0, "cancelled_this_run": cancelled,
+                                                  "stale_period": window.describe(period)})
         transport = make_transport(config)
         context.log.info(f"sending via {transport.describe()}")
         with valuemail.warehouse() as con:

@@ -131,3 +131,32 @@ def test_a_dagster_run_sends_a_stale_period_only_with_the_allow_late_tag(tmp_pat
     assert not bad.success
     failure = [e for e in bad.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "valuemail/allow_late must be true or false" in str(failure.event_specific_data.error)
+
+
+def test_re_executing_only_the_send_step_after_the_window_closed_sends_nothing(tmp_path, monkeypatch):
+    """Decided on time, the send failed, and weeks later someone re-executes the failed step alone."""
+    from assets._common import ALLOW_LATE_TAG
+    from assets.delivery import build_delivery_assets
+    from delivery.outbox import sync_with_decisions
+    from pipelines.resources import ValuemailResource
+
+    monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
+    home = make_home(tmp_path, n=3, domain="gmail.com")
+    decide(home, now=ON_TIME)
+    with home.con() as con:
+        sync_with_decisions(con, PERIOD, "example.com")
+
+    def send_step(tags):
+        result = dg.materialize(build_delivery_assets("weekly"), selection=[dg.AssetKey(["weekly", "sent_emails"])],
+                                resources={"valuemail": ValuemailResource(home=str(home.path))},
+                                partition_key=PERIOD.key, tags=tags)
+        with home.con() as con:
+            ledger = dict(con.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+        return result.asset_materializations_for_node("weekly__sent_emails")[0].metadata, ledger
+
+    meta, ledger = send_step({})
+    assert ledger == {"cancelled": 3} and meta["sent_this_run"].value == 0
+    assert "send window closed on 2026-11-30" in meta["stale_period"].value
+    assert not list(home.config.outbox_dir.rglob("*.eml"))
+    meta, ledger = send_step({ALLOW_LATE_TAG: "true"})
+    assert ledger == {"sent": 3} and meta["sent_this_run"].value == 3
