@@ -87,7 +87,8 @@ def mailbox_siblings(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...
 
     try:
         rows = con.execute(f"""
-            WITH a AS (SELECT customer_id, {normalised_sql("email")} AS addr FROM customers WHERE {normalised_sql("email")} <> ''),
+            WITH a AS (SELECT customer_id, {normalised_sql("email")} AS addr FROM customers
+                       WHERE {normalised_sql("email")} <> ''),
                  shared AS (SELECT addr FROM a GROUP BY addr HAVING count(*) > 1)
             SELECT a.customer_id, list(o.customer_id ORDER BY o.customer_id)
             FROM a JOIN shared USING (addr) JOIN a o ON o.addr = a.addr AND o.customer_id <> a.customer_id

@@ -14,8 +14,8 @@
    re-reads the rest of the chunk if the store changed since (SQLite ``data_version``) or the
    read is older than ``recheck_max_age_s``: a customer who unsubscribed is ``cancelled``,
    not sent — as is one whose mailbox another customer unsubscribed (same normalised
-   address, :func:`delivery.prefs.mailbox_siblings`).  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
-   One commit records the batch's outcomes.  While the workers send batch *k*, the main
+   address, :func:`delivery.prefs.mailbox_siblings`).  Each transport call is bracketed by
+   journal records (``B`` … ``A``/``F``/``U``).  One commit records the batch's outcomes.  While the workers send batch *k*, the main
    thread records batch *k − 1* and claims batch *k + 1*.
 4. **Retries**: transient refusals go back to ``pending`` with a backoff; the run waits for
    them up to ``max_retry_wait_s``, then leaves them for the next run.  A permanent refusal

@@ -109,8 +109,8 @@ def build_delivery_sensors(clock: Callable[[], datetime] = _utcnow) -> list[dg.S
             stale = [p for p in deferred if window.is_stale(parse_period(campaign, p), now)]
             periods = [p for p in deferred if p not in stale]
             if not periods:
-                return dg.SkipReason(f"no {campaign} period has deferred customers"
-                                     + (f" within its send window ({len(stale)} stale, latest {stale[-1]})" if stale else ""))
+                stale_note = f" within its send window ({len(stale)} stale, latest {stale[-1]})" if stale else ""
+                return dg.SkipReason(f"no {campaign} period has deferred customers{stale_note}")
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
                                   asset_selection=delivery_selection(campaign),
                                   tags={"campaign": campaign, "reason": "domain_cap_deferred"}) for p in periods]

@@ -96,5 +96,6 @@ def test_the_independent_recheck_catches_a_send_decision_for_a_mailbox_suppresse
         later = datetime.utcnow() + timedelta(minutes=1)   # a (faulty) send decision made after the unsubscribe
         earlier = datetime.utcnow() - timedelta(minutes=1)  # one made before it: the send step cancels that one
         siblings = mailbox_siblings(con)
-        assert suppressed_before(store, {"c0001": later, "c0000": later}, "weekly", siblings) == ([("c0001", "unsubscribed")], 0)
+        assert suppressed_before(store, {"c0001": later, "c0000": later}, "weekly", siblings) == (
+            [("c0001", "unsubscribed")], 0)
         assert suppressed_before(store, {"c0001": earlier}, "weekly", siblings) == ([], 1)
