@@ -71,5 +71,5 @@ class SendWindow:
         return now.date() >= self.closes(period)
 
     def describe(self, period: Period) -> str:
-        return (f"the send window closed on {self.closes(period).isoformat()} "
-                f"({window_key(period.campaign)} = {self.days[period.campaign]} after {self.due(period).isoformat()})")
+        return (f"the send window closed on {self.closes(period).isoformat()} (due {self.due(period).isoformat()}"
+                f" + {window_key(period.campaign)} = {self.days[period.campaign]})")
