@@ -33,24 +33,12 @@ class SendWindow:
 
     @classmethod
     def from_config(cls, config: Config) -> "SendWindow":
+        """The window of ``config`` (its values are checked when the configuration is loaded)."""
         d = config.section("delivery")
-        days = {}
-        for campaign in CAMPAIGNS:
-            value = d.get(f"send_window_{campaign}_days", DEFAULT_DAYS[campaign])
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{window_key(campaign)} must be a whole number of days >= 1, not {value!r}")
-            days[campaign] = value
         schedules = config.section("schedules")
-        yearly_on = str(schedules.get("yearly_on", "12-01"))
-        try:
-            month, day = (int(x) for x in yearly_on.split("-"))
-            date(2000, month, day)
-        except ValueError:
-            raise ValueError(f"schedules.yearly_on must be MM-DD, not {yearly_on!r}") from None
-        covers = str(schedules.get("yearly_covers", "year_to_date"))
-        if covers not in ("year_to_date", "previous_year"):
-            raise ValueError(f"schedules.yearly_covers must be year_to_date or previous_year, not {covers!r}")
-        return cls(days, (month, day), covers)
+        month, day = (int(x) for x in str(schedules["yearly_on"]).split("-"))
+        return cls({c: int(d.get(f"send_window_{c}_days", DEFAULT_DAYS[c])) for c in CAMPAIGNS},
+                   (month, day), str(schedules["yearly_covers"]))
 
     def due(self, period: Period) -> date:
         """The day the schedule sends ``period``'s e-mail."""

@@ -17,7 +17,6 @@ from typing import Callable, Iterator
 import dagster as dg
 
 from assets._common import ALLOW_LATE_TAG
-from delivery.window import SendWindow
 from pipelines.instance import prepare_dagster_home
 from pipelines.jobs import JOB_NAMES
 from pipelines.resources import WRITER_POOL
@@ -200,7 +199,6 @@ def run_campaign(config: Config, campaign: str, period_text: str | None, sample_
     A period whose send window has closed is computed but not sent unless ``allow_late``.
     """
     period: Period = parse_period(campaign, period_text) if period_text else last_complete_period(campaign)
-    SendWindow.from_config(config)  # a bad window is a one-line error before anything runs
     _prepare(config, sample_customers, echo)
     with _environment(config), _instance() as instance:
         _execute(instance, JOB_NAMES[campaign], period.key, echo, allow_late)  # ingest is part of every job
@@ -216,7 +214,6 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     Returns the periods run and those of them that were stale (nothing sent).
     """
     start, end = parse_period(campaign, first), parse_period(campaign, last)
-    SendWindow.from_config(config)
     if end < start:
         raise ValueError(f"--to {last} is before --from {first}")
     periods = [start]

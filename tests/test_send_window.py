@@ -44,8 +44,10 @@ def test_the_window_is_measured_from_the_day_each_schedule_sends(tmp_path):
 
 @pytest.mark.parametrize("value", [0, -3, "7", 1.5])
 def test_a_bad_window_is_one_clear_error_naming_the_key(tmp_path, value):
-    with pytest.raises(ValueError, match=r"^delivery\.send_window_weekly_days must be a whole number"):
-        SendWindow.from_config(make_config(tmp_path, send_window_weekly_days=value))
+    from valuemail.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[delivery\] send_window_weekly_days"):
+        make_config(tmp_path, send_window_weekly_days=value)
 
 
 def test_a_stale_period_is_decided_stale_period_for_everybody_not_yet_mailed_and_nothing_is_sent(tmp_path):
