@@ -89,6 +89,8 @@ def test_deferred_sensor_asks_for_a_rerun_of_periods_with_deferred_customers(tmp
 
 def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_assets(tmp_path, monkeypatch):
     """Rows a dead run left 'sending' today get a re-run at once; it never recomputes metrics (figures as sent)."""
+    from datetime import datetime, timezone
+
     from test_delivery_support import decide
 
     from delivery.outbox import ensure_outbox
@@ -102,7 +104,8 @@ def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_asse
         con.execute("INSERT INTO outbox (campaign, period, customer_id, email, status, attempts, message_id, "
                     "batch_id, claimed_at, created_at, updated_at) VALUES (?, ?, 'c0000', 'u0@acme.example', "
                     "'sending', 1, '<m@x>', 'b1', now(), now(), now())", [PERIOD.campaign, PERIOD.start])
-    sensor = {s.name: s for s in build_delivery_sensors()}["deferred_weekly_sends"]
+    within_window = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)  # PERIOD's send window is still open
+    sensor = {s.name: s for s in build_delivery_sensors(clock=lambda: within_window)}["deferred_weekly_sends"]
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance, resources={"valuemail": ValuemailResource(home=str(home.path))},
                                       repository_def=defs.get_repository_def())
