@@ -12,6 +12,10 @@ import duckdb
 from pipelines.jobs import CUTOFF_TAG
 from valuemail.periods import Period
 
+#: Run tag that lets a run send a period whose send window has closed (``delivery/window.py``).
+#: ``valuemail run/backfill --allow-late`` set it; in the UI add it to the launch (or backfill) tags.
+ALLOW_LATE_TAG = "valuemail/allow_late"
+
 
 def period_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, campaign: str) -> Period:
     """The partition's period, measured up to the run's cut-off (its tag; a run started without
@@ -29,6 +33,14 @@ def progress_to(context: dg.AssetExecutionContext) -> Callable[[str], None]:
         print(f"[{context.asset_key.to_user_string()}] {line}", file=sys.stderr, flush=True)
 
     return emit
+
+
+def allow_late(context: dg.AssetExecutionContext) -> bool:
+    """Whether the run carries ``valuemail/allow_late = true``."""
+    value = context.run.tags.get(ALLOW_LATE_TAG, "false").strip().lower()
+    if value not in ("true", "false"):
+        raise dg.Failure(description=f"run tag {ALLOW_LATE_TAG} must be true or false, not {value!r}")
+    return value == "true"
 
 
 def markdown_table(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None, limit: int = 10) -> dg.MetadataValue:

@@ -7,12 +7,16 @@ be sent, and every ``send`` decision has a rendered, readable e-mail.
 
 
 
+from datetime import datetime, timezone
+
 import dagster as dg
 
-from assets._common import markdown_table, period_of
+from assets._common import allow_late, markdown_table, period_of
 from delivery.eligibility import REASONS
+from delivery.outbox import cancel_pending
 from delivery.send import deliver_period, reconcile_and_decide
 from delivery.transports import make_transport
+from delivery.window import SendWindow
 from pipelines.partitions import PARTITIONS
 from pipelines.resources import WRITER_POOL, ValuemailResource
 
@@ -47,15 +51,17 @@ def build_delivery_assets(campaign: str) -> list:
         First reconciles what an interrupted run left in flight (``delivery.send.reconcile_ledger``),
         so a message that never left is decided again instead of counted as ``already_sent``.
 
-        Reasons, in their fixed order of precedence: already_sent, invalid_customer, invalid_email,
-        role_address, excluded_domain, complained, bounced, suppressed, unsubscribed,
-        frequency_not_due (preference + sunset rule), prospect, churned, lapsed,
-        inactive_in_period, nothing_to_report, domain_cap_deferred, send.  See
+        Reasons, in their fixed order of precedence: already_sent, stale_period (the send
+        window has closed; the run tag ``valuemail/allow_late = true`` sends anyway),
+        invalid_customer, invalid_email, role_address, excluded_domain, complained, bounced,
+        suppressed, unsubscribed (of anyone with the same mailbox), frequency_not_due
+        (preference + sunset rule), prospect, churned, lapsed, inactive_in_period,
+        nothing_to_report, duplicate_address (one e-mail per mailbox), domain_cap_deferred, send.  See
         ``delivery/eligibility.py``; ``valuemail explain CUSTOMER_ID`` shows one customer's.
         """
         period = period_of(context, campaign)
         with valuemail.warehouse() as con:
-            reconciled, summary = reconcile_and_decide(con, valuemail.load(), period)
+            reconciled, summary = reconcile_and_decide(con, valuemail.load(), period, allow_late=allow_late(context))
             table = _by_reason(con, campaign, period)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": summary.total,
@@ -63,6 +69,7 @@ def build_delivery_assets(campaign: str) -> list:
             "send": summary.send,
             "skipped": summary.total - summary.send,
             "domain_cap_deferred": summary.by_reason.get("domain_cap_deferred", 0),
+            "stale_period": summary.by_reason.get("stale_period", 0),
             "by_reason": table,
         })
 
@@ -86,7 +93,7 @@ def build_delivery_assets(campaign: str) -> list:
     def send_decisions_pass_the_rules(context: dg.AssetCheckExecutionContext,
                                       valuemail: ValuemailResource) -> dg.AssetCheckResult:
         from delivery.addresses import AddressRules
-        from delivery.prefs import blocked, open_store
+        from delivery.prefs import mailbox_siblings, open_store, suppressed_before
 
         period = period_of(context, campaign)
         config = valuemail.load()
@@ -95,18 +102,11 @@ def build_delivery_assets(campaign: str) -> list:
             rows = con.execute(
                 "SELECT e.customer_id, c.email, e.decided_at FROM eligibility e JOIN customers c USING (customer_id) "
                 "WHERE e.campaign = ? AND e.period = ? AND e.reason = 'send'", [campaign, period.start]).fetchall()
+            siblings = mailbox_siblings(con)
         bad_address = [(cid, rules.classify(email)[0]) for cid, email, _ in rows if rules.classify(email)[0]]
         decided = {cid: at for cid, _, at in rows}
         with open_store(config) as store:
-            now_blocked = blocked(store, list(decided), campaign)
-            violations, changed_since = [], 0
-            for cid, reason in now_blocked.items():
-                profile = store.profile(cid)
-                since = profile.suppressed_since if profile else None
-                if since is not None and since.replace(tzinfo=None) < decided[cid]:
-                    violations.append((cid, reason))
-                else:
-                    changed_since += 1  # changed their mind after the decision: the send step cancels them
+            violations, changed_since = suppressed_before(store, decided, campaign, siblings)
         return dg.AssetCheckResult(
             passed=not bad_address and not violations,
             metadata={"send_decisions": len(rows), "bad_addresses": len(bad_address),
@@ -160,6 +160,15 @@ def build_delivery_assets(campaign: str) -> list:
         """
         period = period_of(context, campaign)
         config = valuemail.load()
+        window = SendWindow.from_config(config)
+        if window.is_stale(period, datetime.now(timezone.utc)) and not allow_late(context):
+            # Decided while the window was open, sending after it closed (e.g. this step re-executed
+            # alone weeks later): nothing goes out; a run with valuemail/allow_late revives them.
+            with valuemail.warehouse() as con:
+                cancelled = cancel_pending(con, period, "stale_period")
+            context.log.warning(f"stale period: {window.describe(period)}; nothing sent, {cancelled} pending cancelled")
+            return dg.MaterializeResult(metadata={"sent_this_run": 0, "cancelled_this_run": cancelled,
+                                                  "stale_period": window.describe(period)})
         transport = make_transport(config)
         context.log.info(f"sending via {transport.describe()}")
         with valuemail.warehouse() as con:

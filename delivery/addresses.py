@@ -47,6 +47,16 @@ def normalise(address: str | None) -> str:
     return (address or "").strip().lower()
 
 
+def normalised_sql(column: str) -> str:
+    """The mailbox an address column names, in DuckDB SQL: trimmed and lower-cased as a whole.
+
+    Two customers with the same normalised address share one mailbox (one e-mail per period,
+    and a suppression of one applies to all).  Dots and ``+tags`` in the local part are kept:
+    only some providers ignore them, so ``d.up@`` and ``dup+x@`` count as other mailboxes.
+    """
+    return f"lower(trim({column}))"
+
+
 def split(address: str | None) -> tuple[str, str]:
     """``(local, domain)`` of a normalised address (``("", "")`` when there is no ``@``)."""
     text = normalise(address)

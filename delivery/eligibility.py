@@ -10,30 +10,45 @@ precedence — **the first rule that matches decides** (``REASONS`` below is the
 =====  =====================  ==============================================================
  1     already_sent           the ledger already has this (campaign, period, customer) as
                               ``sending``, ``sent`` or ``unknown``: it may be in their inbox
- 2     invalid_customer       the customer id is not a valid id (``valuemail.ids``: stored
+ 2     stale_period           the period's send window has closed (``delivery/window.py``)
+                              and the run did not ask for a late send (``allow_late``)
+ 3     invalid_customer       the customer id is not a valid id (``valuemail.ids``: stored
                               before ingest enforced the rule); it cannot carry links
- 3     invalid_email          the address is not deliverable syntax (``delivery.addresses``)
- 4     role_address           ``noreply@``, ``support@``, ``hr@`` … (``delivery.role_prefixes``)
- 5     excluded_domain        ``delivery.excluded_domains`` (and subdomains) or ``excluded_tlds``
- 6     complained             suppression in the preference store: complaint
- 7     bounced                … hard bounce
- 8     suppressed             … manual (an operator's decision, e.g. a competitor)
- 9     unsubscribed           … unsubscribed
-10     frequency_not_due      the preference (weekly / monthly / yearly / never) does not
+ 4     invalid_email          the address is not deliverable syntax (``delivery.addresses``)
+ 5     role_address           ``noreply@``, ``support@``, ``hr@`` … (``delivery.role_prefixes``)
+ 6     excluded_domain        ``delivery.excluded_domains`` (and subdomains) or ``excluded_tlds``
+ 7     complained             suppression in the preference store: complaint
+ 8     bounced                … hard bounce
+ 9     suppressed             … manual (an operator's decision, e.g. a competitor)
+10     unsubscribed           … unsubscribed — of this customer *or of any customer with the
+                              same mailbox* (the most severe one decides)
+11     frequency_not_due      the preference (weekly / monthly / yearly / never) does not
                               include this campaign — after the **sunset rule** has slowed it
-11     prospect               lifecycle stage ``prospect`` (registered, not converted)
-12     churned                stage ``churned`` (long-term lapsed)
-13     lapsed                 stage ``lapsed`` (short-term lapsed)
-14     inactive_in_period     no activity in the period (no ``customer_metrics`` row)
-15     nothing_to_report      active, but no task, minute or money saved to report
-16     domain_cap_deferred    would be sent, but the recipient domain has reached its daily cap
-17     send                   none of the above
+12     prospect               lifecycle stage ``prospect`` (registered, not converted)
+13     churned                stage ``churned`` (long-term lapsed)
+14     lapsed                 stage ``lapsed`` (short-term lapsed)
+15     inactive_in_period     no activity in the period (no ``customer_metrics`` row)
+16     nothing_to_report      active, but no task, minute or money saved to report
+17     duplicate_address      would be sent, but another customer with the same mailbox gets
+                              (or already got) this period's message
+18     domain_cap_deferred    would be sent, but the recipient domain has reached its daily cap
+19     send                   none of the above
 =====  =====================  ==============================================================
 
-Why this order: facts about what was already delivered first (never twice), then facts
-about the id and the address (they can never be mailed), then consent (suppressions, most severe first,
-then the chosen frequency), then lifecycle and content (is there value to show?), and only
-among those who would be sent, capacity (the domain cap).
+Why this order: facts about what was already delivered first (never twice), then whether
+the period may be mailed at all (the send window), then facts about the id and the address
+(they can never be mailed), then consent (suppressions, most severe first, then the chosen
+frequency), then lifecycle and content (is there value to show?), and only among those who
+would be sent, one message per mailbox, then capacity (the domain cap).
+
+One mailbox, one e-mail: addresses are compared **normalised** — trimmed and lower-cased
+as a whole (:func:`delivery.addresses.normalised_sql`; mailbox providers treat the local
+part case-insensitively too).  Dots and ``+tags`` are kept: ``d.up@`` and ``dup+news@``
+are other mailboxes.  Among the customers of one mailbox who would be sent, the one the
+ledger already has for this period wins, else the **lowest customer id** (string order);
+the others get ``duplicate_address``.  A suppression of any customer of the mailbox
+applies to all of them (an unsubscribe is the person's, not the account's); a frequency
+preference stays the customer's own.
 
 Preferences: the preference store's frequency is the most frequent campaign a customer
 wants — ``weekly`` gets weekly, monthly and yearly; ``monthly`` gets monthly and yearly;
@@ -69,8 +84,10 @@ from typing import Mapping
 
 import duckdb
 
-from delivery.addresses import AddressRules
+from delivery.addresses import AddressRules, normalised_sql
+from delivery.prefs import SUPPRESSION_REASON
 from delivery.outbox import ensure_outbox
+from delivery.window import SendWindow
 from valuemail.config import Config
 from valuemail.ids import id_problem_sql
 from valuemail.periods import Period
@@ -79,6 +96,7 @@ from valuemail.warehouse import transaction
 #: Every reason code, in order of precedence (first match wins).  ``send`` is last.
 REASONS: tuple[str, ...] = (
     "already_sent",
+    "stale_period",
     "invalid_customer",
     "invalid_email",
     "role_address",
@@ -93,6 +111,7 @@ REASONS: tuple[str, ...] = (
     "lapsed",
     "inactive_in_period",
     "nothing_to_report",
+    "duplicate_address",
     "domain_cap_deferred",
     "send",
 )
@@ -216,15 +235,18 @@ def decide_eligibility(
     period: Period,
     store=None,
     now: datetime | None = None,
+    allow_late: bool = False,
 ) -> EligibilitySummary:
     """(Re)write the decisions for every customer who had signed up by the end of ``period``.
 
     ``store`` is a :class:`preference_centre.store.PreferenceStore` (opened from the config
-    when omitted).  ``now`` (UTC) decides which day the domain cap counts.
+    when omitted).  ``now`` (UTC) decides which day the domain cap counts and whether the
+    period's send window has closed (then ``stale_period``, unless ``allow_late``).
     """
     from delivery.prefs import load_states, open_store
 
     settings = EligibilitySettings.from_config(config)
+    window = SendWindow.from_config(config)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
     day_start = datetime(now.year, now.month, now.day)
     own_store = store is None
@@ -266,6 +288,7 @@ def decide_eligibility(
         "now": now, "day": day_start, "cap": settings.domain_cap, "exempt": list(settings.cap_exempt),
         "to_monthly": settings.sunset_to_monthly_after, "to_none": settings.sunset_to_none_after,
         "active_days": settings.active_days, "lapsed_days": settings.lapsed_days,
+        "stale": window.is_stale(period, now) and not allow_late, "severity": list(SUPPRESSION_REASON),
     }
     with transaction(con):
         ensure_eligibility(con)
@@ -274,8 +297,23 @@ def decide_eligibility(
         create_sql = f"""
             CREATE OR REPLACE TEMP TABLE _elig AS
             WITH b AS (
-                SELECT c.customer_id, c.email AS raw_email, lower(trim(c.email)) AS addr
+                SELECT c.customer_id, c.email AS raw_email, {normalised_sql("c.email")} AS addr
                 FROM customers c WHERE c.signed_up_at < $end
+            ),
+            mailbox_suppression AS (  -- the most severe suppression of any customer of the mailbox
+                SELECT {normalised_sql("c.email")} AS addr,
+                       first(pc.suppression ORDER BY list_position($severity, pc.suppression), c.customer_id)
+                           AS suppression,
+                       first(c.customer_id ORDER BY list_position($severity, pc.suppression), c.customer_id)
+                           AS suppressed_via
+                FROM customers c JOIN _pc_state pc USING (customer_id)
+                WHERE pc.suppression IS NOT NULL
+                GROUP BY 1
+            ),
+            mailbox_taken AS (  -- mailboxes the ledger already has this period's message for
+                SELECT {normalised_sql("email")} AS addr, min(customer_id) AS holder FROM outbox
+                WHERE campaign = $campaign AND period = $period AND status IN ('sending', 'sent', 'unknown')
+                GROUP BY 1
             ),
             last_active AS (
                 SELECT customer_id, max(occurred_at) AS at FROM events
@@ -291,7 +329,8 @@ def decide_eligibility(
                        {sql['role']} AS is_role,
                        {sql['excluded']} AS is_excluded,
                        o.status AS ledger_status,
-                       pc.suppression,
+                       coalesce(ms.suppression, pc.suppression) AS suppression,
+                       ms.suppressed_via,
                        coalesce(pc.frequency, 'weekly') AS frequency,
                        coalesce({seg_stage},
                                 CASE WHEN la.at IS NULL THEN NULL
@@ -312,6 +351,7 @@ def decide_eligibility(
                 LEFT JOIN last_active la ON la.customer_id = b.customer_id
                 LEFT JOIN engagement en ON en.customer_id = b.customer_id
                 LEFT JOIN _pc_state pc ON pc.customer_id = b.customer_id
+                LEFT JOIN mailbox_suppression ms ON ms.addr = b.addr
                 LEFT JOIN outbox o ON o.campaign = $campaign AND o.period = $period AND o.customer_id = b.customer_id
             ),
             y AS (
@@ -325,6 +365,7 @@ def decide_eligibility(
                 SELECT *,
                        CASE
                            WHEN ledger_status IN ('sending', 'sent', 'unknown') THEN 'already_sent'
+                           WHEN $stale THEN 'stale_period'
                            WHEN id_problem IS NOT NULL THEN 'invalid_customer'
                            WHEN is_invalid THEN 'invalid_email'
                            WHEN is_role THEN 'role_address'
@@ -344,8 +385,20 @@ def decide_eligibility(
                            WHEN NOT has_metrics THEN 'inactive_in_period'
                            WHEN NOT has_value THEN 'nothing_to_report'
                            ELSE 'send'
-                       END AS base_reason
+                       END AS first_reason
                 FROM y
+            ),
+            mailbox AS (
+                SELECT z.*,
+                       coalesce(t.holder, min(CASE WHEN z.first_reason = 'send' THEN z.customer_id END)
+                                              OVER (PARTITION BY z.addr)) AS mailbox_winner
+                FROM z LEFT JOIN mailbox_taken t ON t.addr = z.addr
+            ),
+            deduplicated AS (
+                SELECT *,
+                       CASE WHEN first_reason = 'send' AND mailbox_winner <> customer_id THEN 'duplicate_address'
+                            ELSE first_reason END AS base_reason
+                FROM mailbox
             ),
             used AS (
                 SELECT domain, count(*) AS n FROM outbox
@@ -357,7 +410,7 @@ def decide_eligibility(
                        CASE WHEN z.base_reason = 'send' AND $cap > 0 AND NOT list_contains($exempt, z.domain)
                             THEN row_number() OVER (PARTITION BY z.domain, z.base_reason = 'send' ORDER BY z.customer_id)
                        END AS domain_rank
-                FROM z LEFT JOIN used u ON u.domain = z.domain
+                FROM deduplicated z LEFT JOIN used u ON u.domain = z.domain
             )
             SELECT *,
                    CASE WHEN domain_rank IS NOT NULL AND domain_rank + used_today > $cap
@@ -379,10 +432,11 @@ def decide_eligibility(
                        WHEN 'invalid_email' THEN 'not a deliverable e-mail address: ' || coalesce(raw_email, '(none)')
                        WHEN 'role_address' THEN 'role / no-reply address (' || addr || ')'
                        WHEN 'excluded_domain' THEN 'domain ' || domain || ' is excluded (delivery.excluded_domains / excluded_tlds)'
-                       WHEN 'complained' THEN 'complained: suppressed until they opt in again'
-                       WHEN 'bounced' THEN 'hard bounce: suppressed until they opt in again'
-                       WHEN 'suppressed' THEN 'suppressed by an operator'
-                       WHEN 'unsubscribed' THEN 'unsubscribed: suppressed until they opt in again'
+                       WHEN 'stale_period' THEN $stale_detail
+                       WHEN 'complained' THEN 'complained: suppressed until they opt in again' || via
+                       WHEN 'bounced' THEN 'hard bounce: suppressed until they opt in again' || via
+                       WHEN 'suppressed' THEN 'suppressed by an operator' || via
+                       WHEN 'unsubscribed' THEN 'unsubscribed: suppressed until they opt in again' || via
                        WHEN 'frequency_not_due' THEN
                             CASE WHEN effective_frequency <> frequency
                                  THEN 'sunset: ' || consecutive_unopened || ' consecutive unopened value e-mails, so '
@@ -395,14 +449,20 @@ def decide_eligibility(
                             || coalesce(strftime(last_active_at, '%Y-%m-%d'), 'never')
                        WHEN 'inactive_in_period' THEN 'no activity in the period'
                        WHEN 'nothing_to_report' THEN 'active, but no task, minute or money saved to report'
+                       WHEN 'duplicate_address' THEN 'same mailbox (' || addr || ') as customer ' || mailbox_winner
+                            || ', who gets this period''s message: one e-mail per mailbox'
                        WHEN 'domain_cap_deferred' THEN 'domain ' || domain || ' reached its daily cap of ' || $cap
                             || ' messages; re-evaluated by the next day''s run'
                        ELSE format('{} tasks, {} minutes saved', coalesce(tasks, 0), coalesce(minutes_saved, 0))
                    END,
                    $now, addr, domain, stage, tier, frequency, effective_frequency, consecutive_unopened
-            FROM _elig
+            FROM (SELECT *, CASE WHEN suppressed_via <> customer_id
+                                 THEN ' (set on customer ' || suppressed_via || ', same mailbox)' ELSE '' END AS via
+                  FROM _elig)
             """,
-            {"campaign": period.campaign, "period": period.start, "now": now, "cap": settings.domain_cap},
+            {"campaign": period.campaign, "period": period.start, "now": now, "cap": settings.domain_cap,
+             "stale_detail": window.describe(period) + "; nothing is sent for a stale period "
+                             "(valuemail run --allow-late sends it anyway)"},
         )
         con.execute("DROP TABLE IF EXISTS _elig")
         rows = con.execute(

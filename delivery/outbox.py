@@ -247,6 +247,19 @@ def sync_with_decisions(con: duckdb.DuckDBPyConnection, period: Period, sender_d
     return {"enqueued": int(inserted), "revived": int(revived), "cancelled": int(cancelled)}
 
 
+def cancel_pending(con: duckdb.DuckDBPyConnection, period: Period, reason: str) -> int:
+    """Cancel every ``pending`` row of ``period`` (e.g. its send window has closed); returns how many.
+
+    A later ``send`` decision revives them (:func:`sync_with_decisions`).
+    """
+    with transaction(con):
+        ensure_outbox(con)
+        return int(con.execute(
+            "UPDATE outbox SET status = 'cancelled', error_kind = 'cancelled', last_error = ?, updated_at = ? "
+            "WHERE campaign = ? AND period = ? AND status = 'pending'",
+            [reason, utcnow(), period.campaign, period.start]).fetchone()[0])
+
+
 def claim(
     con: duckdb.DuckDBPyConnection,
     period: Period,

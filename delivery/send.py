@@ -13,8 +13,9 @@
    preferences and suppressions from the preference store, and right before each send it
    re-reads the rest of the chunk if the store changed since (SQLite ``data_version``) or the
    read is older than ``recheck_max_age_s``: a customer who unsubscribed is ``cancelled``,
-   not sent.  Each transport call is bracketed by journal records (``B`` … ``A``/``F``/``U``).
-   One commit records the batch's outcomes.  While the workers send batch *k*, the main
+   not sent — as is one whose mailbox another customer unsubscribed (same normalised
+   address, :func:`delivery.prefs.mailbox_siblings`).  Each transport call is bracketed by
+   journal records (``B`` … ``A``/``F``/``U``).  One commit records the batch's outcomes.  While the workers send batch *k*, the main
    thread records batch *k − 1* and claims batch *k + 1*.
 4. **Retries**: transient refusals go back to ``pending`` with a backoff; the run waits for
    them up to ``max_retry_wait_s``, then leaves them for the next run.  A permanent refusal
@@ -44,6 +45,7 @@ import duckdb
 from delivery import outbox as ledger
 from delivery.messages import ContentError, MessageSource, Rendered, build_chunk, init_builder
 from delivery.outbox import Claimed, Journal, Outcome, ReconcileReport
+from delivery.prefs import blocked, mailbox_siblings
 from delivery.transports.base import (
     Envelope,
     OutcomeUnknown,
@@ -215,7 +217,8 @@ def reconcile_ledger(
             transport.close()
 
 
-def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period: Period, store=None, now=None):
+def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period: Period, store=None, now=None,
+                         allow_late: bool = False):
     """The eligibility stage: reconcile the ledger first, then decide.
 
     A crash leaves rows ``sending``; deciding on them would call messages that never left
@@ -226,7 +229,7 @@ def reconcile_and_decide(con: duckdb.DuckDBPyConnection, config: Config, period:
     from delivery.eligibility import decide_eligibility
 
     reconciled = reconcile_ledger(con, config, period)
-    return reconciled, decide_eligibility(con, config, period, store=store, now=now)
+    return reconciled, decide_eligibility(con, config, period, store=store, now=now, allow_late=allow_late)
 
 
 class _Batch:
@@ -274,6 +277,8 @@ def deliver(
     except duckdb.CatalogException:
         pass
 
+    siblings = mailbox_siblings(con) if store is not None else {}  # a mailbox's suppressions apply to all its customers
+
     stop = threading.Event()
     stop_reason: list[str] = []
     local = threading.local()
@@ -292,9 +297,7 @@ def deliver(
     def check(ids: list[str]) -> dict[str, str]:
         if store is None or not ids:
             return {}
-        from delivery.prefs import blocked
-
-        return blocked(store, ids, period.campaign)
+        return blocked(store, ids, period.campaign, siblings)
 
     def watch() -> "_StoreWatch":
         w = getattr(local, "watch", None)

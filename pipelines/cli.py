@@ -112,18 +112,22 @@ def _exit_now(message: str) -> None:
               help="Data cut-off (exclusive day, UTC; default: today): a period not ended by then is measured up to it.")
 @click.option("--sample-customers", type=click.IntRange(min=1), default=2000, show_default=True,
               help="How many sample customers to generate when the home is empty.")
+@click.option("--allow-late", is_flag=True,
+              help="Send even if the period's send window has closed (delivery.send_window_*_days).")
 @click.pass_obj
-def run_cmd(obj: _Ctx, campaign: str, period: str | None, as_of, sample_customers: int) -> None:
+def run_cmd(obj: _Ctx, campaign: str, period: str | None, as_of, sample_customers: int, allow_late: bool) -> None:
     """Run the pipeline for one period through Dagster and print what happened.
 
     On an empty home it first writes sample data into the landing folder, and says so.
+    A period whose send window has closed is computed but nobody is sent it (stale_period),
+    unless --allow-late.
     """
     from pipelines.runner import RunInterrupted, run_campaign
 
     config = obj.config
     try:
         report = run_campaign(config, campaign, period, sample_customers=sample_customers, echo=click.echo,
-                              as_of=as_of.date() if as_of else None)
+                              as_of=as_of.date() if as_of else None, allow_late=allow_late)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except RunInterrupted as exc:
@@ -135,18 +139,26 @@ def run_cmd(obj: _Ctx, campaign: str, period: str | None, as_of, sample_customer
 @click.option("--campaign", type=click.Choice(["weekly", "monthly", "yearly"]), required=True)
 @click.option("--from", "first", required=True, help="First period (its first day).")
 @click.option("--to", "last", required=True, help="Last period (its first day), inclusive.")
+@click.option("--allow-late", is_flag=True,
+              help="Send periods whose send window has closed too (default: computed, not sent).")
 @click.pass_obj
-def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str) -> None:
-    """Run a range of periods, oldest first. Already-sent messages are never sent again."""
+def backfill_cmd(obj: _Ctx, campaign: str, first: str, last: str, allow_late: bool) -> None:
+    """Run a range of periods, oldest first. Already-sent messages are never sent again.
+
+    Periods whose send window has closed are computed but not sent, unless --allow-late.
+    """
     from pipelines.runner import RunInterrupted, backfill_campaign
 
     try:
-        periods = backfill_campaign(obj.config, campaign, first, last, echo=click.echo)
+        periods, stale = backfill_campaign(obj.config, campaign, first, last, echo=click.echo, allow_late=allow_late)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except RunInterrupted as exc:
         _exit_now(str(exc))
     click.echo(f"backfilled {len(periods)} {campaign} periods: {periods[0].key} … {periods[-1].key}")
+    if stale:
+        click.echo(f"{len(stale)} of them stale (send window closed; computed, nothing sent: "
+                   f"{', '.join(p.key for p in stale)}); --allow-late sends them")
 
 
 @main.command("ui")

@@ -17,12 +17,13 @@ from typing import Callable, Iterator
 
 import dagster as dg
 
+from assets._common import ALLOW_LATE_TAG
 from pipelines.instance import prepare_dagster_home
 from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
 from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
 from valuemail.periods import Period, data_cutoff, resolve_period
-from valuemail.report import run_report
+from valuemail.report import run_report, stale_periods
 from valuemail.warehouse import open_warehouse
 
 Echo = Callable[[str], None]
@@ -141,7 +142,8 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: Echo) -> None:
+def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: Echo,
+             allow_late: bool = False) -> None:
     """Run the job in a worker thread, so SIGTERM / Ctrl-C reach this (main) thread.
 
     In the main thread Dagster captures both signals and checks for them only between a
@@ -154,7 +156,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: 
 
     release_dead_runs(instance, echo)
     until = f" (measured up to {period.as_of}, exclusive)" if period.as_of < period.end else ""
-    echo(f"running {job_name} for the period {period.key}{until}")
+    late = " (late send allowed)" if allow_late else ""
+    echo(f"running {job_name} for the period {period.key}{until}{late}")
     # Dagster's step-by-step DEBUG lines go to the run's event log (the UI), not the terminal.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     errors: list[BaseException] = []
@@ -163,7 +166,8 @@ def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: 
         try:
             defs.resolve_job_def(job_name).execute_in_process(
                 run_config=quiet, instance=instance, partition_key=period.key, raise_on_error=True,
-                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), CUTOFF_TAG: period.cutoff.isoformat()},
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), CUTOFF_TAG: period.cutoff.isoformat(),
+                      **({ALLOW_LATE_TAG: "true"} if allow_late else {})},
             )
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
@@ -191,24 +195,30 @@ def _execute(instance: dg.DagsterInstance, job_name: str, period: Period, echo: 
 
 
 def run_campaign(config: Config, campaign: str, period_text: str | None, sample_customers: int = 2000,
-                 echo: Echo = print, as_of: date | None = None, now: datetime | None = None) -> str:
+                 echo: Echo = print, as_of: date | None = None, now: datetime | None = None,
+                 allow_late: bool = False) -> str:
     """Run one campaign period (its job ingests new files first) and return the report.
 
     The data cut-off is ``as_of`` (default: the day of ``now``): a period that has not ended by
-    then is measured up to it."""
+    then is measured up to it.  A period whose send window has closed is computed but not sent
+    unless ``allow_late``."""
     now = now or datetime.now(timezone.utc)
     cutoff = data_cutoff(as_of, now)
     period = resolve_period(config, campaign, period_text, now).until(cutoff)
     _prepare(config, sample_customers, echo)
     with _environment(config), _instance() as instance:
-        _execute(instance, JOB_NAMES[campaign], period, echo)  # ingest is part of every campaign job
+        _execute(instance, JOB_NAMES[campaign], period, echo, allow_late)  # ingest is part of every campaign job
     with open_warehouse(config.warehouse_path, read_only=True) as con:
         return run_report(con, config, period)
 
 
 def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo: Echo = print,
-                      now: datetime | None = None) -> list[Period]:
-    """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe."""
+                      now: datetime | None = None, allow_late: bool = False) -> tuple[list[Period], list[Period]]:
+    """Run every period from ``first`` to ``last`` (inclusive), oldest first.  The ledger makes it safe.
+
+    Periods whose send window has closed are computed but not sent unless ``allow_late``.
+    Returns the periods run and those of them that were stale (nothing sent).
+    """
     now = now or datetime.now(timezone.utc)
     cutoff = data_cutoff(None, now)
     start, end = (resolve_period(config, campaign, text, now) for text in (first, last))
@@ -220,5 +230,6 @@ def backfill_campaign(config: Config, campaign: str, first: str, last: str, echo
     _prepare(config, 0, echo)
     with _environment(config), _instance() as instance:
         for period in periods:
-            _execute(instance, JOB_NAMES[campaign], period, echo)
-    return periods
+            _execute(instance, JOB_NAMES[campaign], period, echo, allow_late)
+    with open_warehouse(config.warehouse_path, read_only=True) as con:
+        return periods, stale_periods(con, periods)

@@ -11,10 +11,12 @@ import hashlib
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import dagster as dg
 
 from delivery.eligibility import periods_with_deferred
+from delivery.window import SendWindow
 from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
 from pipelines.resources import ValuemailResource
 from valuemail.emails import measured_period
@@ -84,22 +86,34 @@ def delivery_selection(campaign: str) -> list[dg.AssetKey]:
     return [dg.AssetKey([campaign, name]) for name in ("eligibility", "charts", "emails", "sent_emails")]
 
 
-def build_delivery_sensors() -> list[dg.SensorDefinition]:
-    """One daily sensor per campaign: re-run the delivery of periods with deferred or interrupted messages."""
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build_delivery_sensors(clock: Callable[[], datetime] = _utcnow) -> list[dg.SensorDefinition]:
+    """One daily sensor per campaign: re-run the delivery of periods with deferred or interrupted messages.
+
+    Periods whose send window has closed (``delivery/window.py``) are never requested: their
+    deferred customers stay unsent.  ``clock`` (aware UTC) is injectable for tests.
+    """
     sensors = []
     for campaign, job_name in JOB_NAMES.items():
         def evaluate(context: dg.SensorEvaluationContext, valuemail: ValuemailResource, campaign=campaign):
-            today = datetime.now(timezone.utc).date()
-            path = valuemail.load().warehouse_path
-            if not path.exists():
+            now = clock()
+            today = now.date()
+            config = valuemail.load()
+            if not config.warehouse_path.exists():
                 return dg.SkipReason("no warehouse yet")
             with valuemail.warehouse(read_only=True) as con:
                 # Each re-run keeps the cut-off its period was measured with: the deferred customers
                 # of the wrapped sent on 1 December get the same 1 Jan - 30 Nov figures.
-                cutoffs = {p: measured_period(con, Period(campaign, date.fromisoformat(p))).as_of
-                           for p in periods_with_deferred(con, campaign, today)}
+                deferred = [Period(campaign, date.fromisoformat(p)) for p in periods_with_deferred(con, campaign, today)]
+                window = SendWindow.from_config(config)
+                stale = [p for p in deferred if window.is_stale(p, now)]
+                cutoffs = {p.key: measured_period(con, p).as_of for p in deferred if p not in stale}
             if not cutoffs:
-                return dg.SkipReason(f"no {campaign} period has deferred customers")
+                stale_note = f" within its send window ({len(stale)} stale, latest {stale[-1].key})" if stale else ""
+                return dg.SkipReason(f"no {campaign} period has deferred customers{stale_note}")
             return [dg.RunRequest(run_key=f"deferred:{campaign}:{p}:{today}", partition_key=p,
                                   asset_selection=delivery_selection(campaign),
                                   tags={"campaign": campaign, "reason": "domain_cap_deferred", CUTOFF_TAG: cutoff.isoformat()})
@@ -109,6 +123,7 @@ def build_delivery_sensors() -> list[dg.SensorDefinition]:
             name=f"deferred_{campaign}_sends", job_name=job_name, minimum_interval_seconds=3600,
             description=f"Once a day, re-runs the delivery assets of each {campaign} period that still has customers "
                         "deferred by the per-domain daily cap, messages left pending, or messages a crashed run left "
-                        "in flight, so they are sent — not dropped, never twice.",
+                        "in flight, so they are sent — not dropped, never twice; never a period whose send window "
+                        "has closed.",
         )(evaluate))
     return sensors

@@ -9,10 +9,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_delivery_support import PERIOD, make_home  # noqa: E402
 
+from assets._common import ALLOW_LATE_TAG  # noqa: E402
 from assets.delivery import build_delivery_assets  # noqa: E402
 from pipelines.jobs import CUTOFF_TAG  # noqa: E402
 from pipelines.sensors import build_delivery_sensors  # noqa: E402
 from pipelines.resources import ValuemailResource  # noqa: E402
+
+LATE = {ALLOW_LATE_TAG: "true"}
 
 
 def _materialize(home, raise_on_error=True):
@@ -21,7 +24,7 @@ def _materialize(home, raise_on_error=True):
         defs,
         selection=dg.AssetSelection.assets(dg.AssetKey(["weekly", "eligibility"]), dg.AssetKey(["weekly", "sent_emails"])),
         resources={"valuemail": ValuemailResource(home=str(home.path))},
-        partition_key=PERIOD.key,
+        partition_key=PERIOD.key, tags=LATE,  # PERIOD's send window has closed by now
         raise_on_error=raise_on_error,
     )
 
@@ -58,7 +61,7 @@ def test_ready_to_send_blocks_when_a_send_decision_has_no_rendered_email(tmp_pat
         selection=dg.AssetSelection.assets(dg.AssetKey(["weekly", "eligibility"])) | dg.AssetSelection.checks_for_assets(
             dg.AssetKey(["weekly", "emails"])),
         resources={"valuemail": ValuemailResource(home=str(home.path))},
-        partition_key=PERIOD.key,
+        partition_key=PERIOD.key, tags=LATE,  # PERIOD's send window has closed by now
         raise_on_error=False,
     )
     checks = _checks(result)
@@ -73,7 +76,8 @@ def test_deferred_sensor_asks_for_a_rerun_of_periods_with_deferred_customers(tmp
     monkeypatch.setenv("VALUEMAIL_SECRET", "test-only-secret-not-for-production-0123456789")
     home = make_home(tmp_path, n=25)
     decide(home, now=datetime(2026, 11, 20, tzinfo=timezone.utc))  # yesterday or earlier: due for a re-run today
-    sensor = {s.name: s for s in build_delivery_sensors()}["deferred_weekly_sends"]
+    today = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)  # within PERIOD's send window
+    sensor = {s.name: s for s in build_delivery_sensors(clock=lambda: today)}["deferred_weekly_sends"]
     from pipelines.definitions import defs
 
     with dg.instance_for_test() as instance:
@@ -87,6 +91,8 @@ def test_deferred_sensor_asks_for_a_rerun_of_periods_with_deferred_customers(tmp
 
 def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_assets(tmp_path, monkeypatch):
     """Rows a dead run left 'sending' today get a re-run at once; it never recomputes metrics (figures as sent)."""
+    from datetime import datetime, timezone
+
     from test_delivery_support import decide
 
     from delivery.outbox import ensure_outbox
@@ -100,7 +106,8 @@ def test_deferred_sensor_resumes_a_crashed_period_running_only_the_delivery_asse
         con.execute("INSERT INTO outbox (campaign, period, customer_id, email, status, attempts, message_id, "
                     "batch_id, claimed_at, created_at, updated_at) VALUES (?, ?, 'c0000', 'u0@acme.example', "
                     "'sending', 1, '<m@x>', 'b1', now(), now(), now())", [PERIOD.campaign, PERIOD.start])
-    sensor = {s.name: s for s in build_delivery_sensors()}["deferred_weekly_sends"]
+    within_window = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)  # PERIOD's send window is still open
+    sensor = {s.name: s for s in build_delivery_sensors(clock=lambda: within_window)}["deferred_weekly_sends"]
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance, resources={"valuemail": ValuemailResource(home=str(home.path))},
                                       repository_def=defs.get_repository_def())
@@ -134,7 +141,7 @@ def test_sent_emails_fails_visibly_when_the_transport_is_down_and_loses_nothing(
         build_delivery_assets("weekly"),
         selection=dg.AssetSelection.assets(dg.AssetKey(["weekly", "eligibility"]), dg.AssetKey(["weekly", "sent_emails"])),
         resources={"valuemail": ValuemailResource(home=str(home.path), config_file=str(config_file))},
-        partition_key=PERIOD.key, raise_on_error=False)
+        partition_key=PERIOD.key, tags=LATE, raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "delivery stopped early" in failure.event_specific_data.error.message or \

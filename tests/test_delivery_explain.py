@@ -44,7 +44,7 @@ def test_explain_a_sent_customer_and_a_skipped_one(tmp_path, monkeypatch):
     assert "INACTIVE_IN_PERIOD" in inactive and "no activity in the period" in inactive
 
     role = _explain(home, "c0003").output
-    assert "ROLE_ADDRESS" in role and "precedence #4" in role  # invalid_customer is #2
+    assert "ROLE_ADDRESS" in role and "precedence #5" in role  # stale_period is #2, invalid_customer #3
 
     as_json = json.loads(_explain(home, "c0000", "--json").output)
     assert as_json["decision"]["reason"] == "send" and as_json["delivery"]["status"] == "sent"

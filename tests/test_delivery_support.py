@@ -14,7 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +27,7 @@ from valuemail.warehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD = Period("weekly", date(2026, 11, 16))
+SCHEDULED = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)  # the weekly schedule's run for PERIOD
 TEST_SECRET = "test-only-secret-not-for-production-0123456789"
 
 METRICS_DDL = """
@@ -111,7 +112,10 @@ def make_home(tmp_path: Path, n: int = 20, domain: str = "acme.example", period:
 
 
 def decide(home: Home, period: Period = PERIOD, now=None):
+    """Decide as the schedule does for PERIOD (a frozen clock: its send window is open), or at ``now``."""
     from delivery.eligibility import decide_eligibility
+
+    now = now or SCHEDULED
 
     with home.con() as con, home.store() as store:
         return decide_eligibility(con, home.config, period, store=store, now=now)

@@ -22,9 +22,9 @@ def _reasons(home, period=PERIOD) -> dict[str, str]:
 
 def test_the_precedence_is_the_documented_one():
     assert REASONS == (
-        "already_sent", "invalid_customer", "invalid_email", "role_address", "excluded_domain", "complained", "bounced", "suppressed",
-        "unsubscribed", "frequency_not_due", "prospect", "churned", "lapsed", "inactive_in_period", "nothing_to_report",
-        "domain_cap_deferred", "send")
+        "already_sent", "stale_period", "invalid_customer", "invalid_email", "role_address", "excluded_domain",
+        "complained", "bounced", "suppressed", "unsubscribed", "frequency_not_due", "prospect", "churned", "lapsed",
+        "inactive_in_period", "nothing_to_report", "duplicate_address", "domain_cap_deferred", "send")
 
 
 def test_every_reason_and_exactly_one_decision_per_customer(tmp_path):

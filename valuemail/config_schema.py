@@ -175,6 +175,9 @@ class Delivery(Section):
     excluded_tlds: list[str]
     sunset_to_monthly_after: int = Field(ge=1)
     sunset_to_none_after: int = Field(ge=1)
+    send_window_weekly_days: int = Field(ge=1, le=3660)
+    send_window_monthly_days: int = Field(ge=1, le=3660)
+    send_window_yearly_days: int = Field(ge=1, le=3660)
     batch_size: int = Field(ge=1)
     max_attempts: int = Field(ge=1)
     retry_backoff_s: Seconds

@@ -22,6 +22,14 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple
         return []
 
 
+def stale_periods(con: duckdb.DuckDBPyConnection, periods: list[Period]) -> list[Period]:
+    """Those of ``periods`` whose last run decided ``stale_period`` (send window closed, nothing sent)."""
+    keys = {(p.campaign, p.start): p for p in periods}
+    rows = _table(con, "SELECT DISTINCT campaign, period FROM eligibility WHERE reason = 'stale_period' "
+                       "AND list_contains(?, period)", [[p.start for p in periods]])
+    return sorted(keys[row] for row in rows if row in keys)
+
+
 def run_report(con: duckdb.DuckDBPyConnection, config: Config, period: Period) -> str:
     p = [period.campaign, period.start]
     events = _scalar(con, "SELECT count(*) FROM events")
@@ -43,6 +51,11 @@ def run_report(con: duckdb.DuckDBPyConnection, config: Config, period: Period) -
     for reason, n in decisions:
         if reason != "send":
             lines.append(f"                   {n:>8,}  {reason}")
+    if any(reason == "stale_period" for reason, _ in decisions):
+        from delivery.window import SendWindow
+
+        lines += [f"  NOT SENT       stale period: {SendWindow.from_config(config).describe(period)};",
+                  "                 nothing is sent for it.  To send it anyway: valuemail run --allow-late"]
     lines.append(f"  e-mails        {emails:,} rendered  ({config.home / 'emails' / period.campaign / period.key})")
     lines.append("  delivery       " + (", ".join(f"{n:,} {s}" for s, n in ledger) or "nothing sent")
                  + f"  ({config.outbox_dir / period.campaign / period.key})")
