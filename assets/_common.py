@@ -9,12 +9,9 @@ from typing import Callable
 import dagster as dg
 import duckdb
 
-from pipelines.jobs import CUTOFF_TAG
+from pipelines.jobs import ALLOW_LATE_TAG, CUTOFF_TAG
 from valuemail.periods import Period
 
-#: Run tag that lets a run send a period whose send window has closed (``delivery/window.py``).
-#: ``valuemail run/backfill --allow-late`` set it; in the UI add it to the launch (or backfill) tags.
-ALLOW_LATE_TAG = "valuemail/allow_late"
 
 
 def period_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, campaign: str) -> Period:

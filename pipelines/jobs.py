@@ -7,6 +7,9 @@ import dagster as dg
 # Run tag with the run's data cut-off (YYYY-MM-DD, exclusive), set by the schedules and the CLI:
 # a period that has not ended by then is measured up to it (valuemail.periods.Period.as_of).
 CUTOFF_TAG = "valuemail/cutoff"
+# Run tag "true": send a period whose send window has closed (delivery/window.py); `valuemail
+# run/backfill --allow-late` set it; in the UI add it to the launch (or backfill) tags.
+ALLOW_LATE_TAG = "valuemail/allow_late"
 
 JOB_NAMES = {"weekly": "weekly_value_email", "monthly": "monthly_value_email", "yearly": "yearly_wrapped"}
 

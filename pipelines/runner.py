@@ -17,9 +17,8 @@ from typing import Callable, Iterator
 
 import dagster as dg
 
-from assets._common import ALLOW_LATE_TAG
 from pipelines.instance import prepare_dagster_home
-from pipelines.jobs import CUTOFF_TAG, JOB_NAMES
+from pipelines.jobs import ALLOW_LATE_TAG, CUTOFF_TAG, JOB_NAMES
 from pipelines.resources import WRITER_POOL
 from valuemail.config import Config
 from valuemail.periods import Period, data_cutoff, resolve_period
